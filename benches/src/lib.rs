@@ -1,0 +1,1 @@
+//! Benchmarks for ws-proto live under `benches/`.

@@ -1,0 +1,1 @@
+//! Blocking std driver for `ws-proto` (under construction).

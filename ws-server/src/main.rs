@@ -1,0 +1,3 @@
+fn main() {
+    eprintln!("ws-server: the echo server is not built yet");
+}
