@@ -37,6 +37,14 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     // then on the pattern is aligned to the start of `buf`.
     let r = offset & 3;
     let key = [key[r], key[(r + 1) & 3], key[(r + 2) & 3], key[(r + 3) & 3]];
+    if buf.len() < WIDE {
+        // Short payloads (most control frames, chat messages): building the
+        // wide pattern would cost more than it saves.
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b ^= key[i & 3];
+        }
+        return;
+    }
     let mut pattern = [0u8; WIDE];
     for (i, b) in pattern.iter_mut().enumerate() {
         *b = key[i & 3];

@@ -1,0 +1,54 @@
+//! Whole receive path of a server connection: masked client frames in,
+//! messages out, fed in 4 KiB reads as a socket would deliver them.
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ws_proto::connection::{Config, Connection};
+
+fn client_stream(text: bool, size: usize, count: usize) -> Vec<u8> {
+    let mut client = Connection::client(Config::default(), [7; 16]);
+    let payload = "a".repeat(size);
+    for _ in 0..count {
+        if text {
+            client.send_text(&payload).unwrap();
+        } else {
+            client.send_binary(payload.as_bytes()).unwrap();
+        }
+    }
+    client.pending_output().to_vec()
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("connection_receive");
+    for (text, size, count) in [
+        (false, 16, 1000),
+        (true, 16, 1000),
+        (false, 64 * 1024, 16),
+        (true, 64 * 1024, 16),
+    ] {
+        let wire = client_stream(text, size, count);
+        let name = format!(
+            "{}_{}x{}",
+            if text { "text" } else { "binary" },
+            count,
+            size
+        );
+        group.throughput(Throughput::Bytes(wire.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(name), &wire, |b, wire| {
+            b.iter(|| {
+                let mut server = Connection::server(Config::default());
+                let mut n = 0;
+                for chunk in wire.chunks(4096) {
+                    server.feed(black_box(chunk));
+                    while let Some(e) = server.poll_event() {
+                        black_box(&e);
+                        n += 1;
+                    }
+                }
+                assert_eq!(n, count);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
