@@ -1,3 +1,182 @@
-fn main() {
-    eprintln!("ws-server: the echo server is not built yet");
+//! `ws-server`: the echo server. `GET /` serves a page to try it from a
+//! browser; `/ws` echoes every message back.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use log::{error, info};
+use ws_server::{echo, Options, Server};
+
+/// A WebSocket echo server with a page to try it from a browser.
+///
+/// Open http://ADDR/ in a browser, or connect a WebSocket client to
+/// ws://ADDR/ws. Durations take a number of seconds (`120`) or a unit
+/// (`500ms`, `10s`, `2m`, `1h`).
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "WS_SERVER_BIND", default_value = "127.0.0.1:5000")]
+    bind: String,
+
+    /// An Origin allowed to open a WebSocket (repeatable, or comma-separated
+    /// in the variable). Default: all. Requests without Origin are always
+    /// allowed: Origin is not authentication.
+    #[arg(
+        long = "allowed-origin",
+        env = "WS_SERVER_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    allowed_origins: Vec<String>,
+
+    /// Send a ping this often; 0 disables.
+    #[arg(long, env = "WS_SERVER_KEEP_ALIVE_INTERVAL", default_value = "2m", value_parser = parse_duration)]
+    keep_alive_interval: Duration,
+
+    /// Close (1011) a connection whose pong is this late; 0 disables.
+    #[arg(long, env = "WS_SERVER_KEEP_ALIVE_TIMEOUT", default_value = "0", value_parser = parse_duration)]
+    keep_alive_timeout: Duration,
+
+    /// Bytes read from the socket at a time.
+    #[arg(long, env = "WS_SERVER_RECEIVE_BUFFER_SIZE", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    receive_buffer_size: u32,
+
+    /// Largest message accepted (bytes); larger ones close with 1009.
+    #[arg(long, env = "WS_SERVER_MAX_MESSAGE_SIZE", default_value_t = 16 << 20)]
+    max_message_size: usize,
+
+    /// Largest frame payload accepted (bytes); larger ones close with 1009.
+    #[arg(long, env = "WS_SERVER_MAX_FRAME_SIZE", default_value_t = 16 << 20)]
+    max_frame_size: usize,
+
+    /// Drop a client that has not completed its handshake within this time.
+    #[arg(long, env = "WS_SERVER_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    handshake_timeout: Duration,
+
+    /// Most connections at once; more get 503.
+    #[arg(long, env = "WS_SERVER_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+
+    /// A subprotocol the server speaks (repeatable, or comma-separated in the
+    /// variable). The client's first offered one that is listed is chosen.
+    #[arg(
+        long = "subprotocol",
+        env = "WS_SERVER_SUBPROTOCOLS",
+        value_delimiter = ','
+    )]
+    subprotocols: Vec<String>,
+
+    /// Give up on a peer that does not read a message within this time.
+    #[arg(long, env = "WS_SERVER_WRITE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    write_timeout: Duration,
+
+    /// On Ctrl-C or SIGTERM, wait this long for close handshakes.
+    #[arg(long, env = "WS_SERVER_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
+}
+
+/// `120` (seconds), `500ms`, `10s`, `2m`, `1h`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 120, 500ms, 10s or 2m"))?;
+    let seconds = |factor: u64| {
+        number
+            .checked_mul(factor)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("`{text}` is too long"))
+    };
+    match unit.trim() {
+        "" | "s" => seconds(1),
+        "ms" => Ok(Duration::from_millis(number)),
+        "m" | "min" => seconds(60),
+        "h" => seconds(3600),
+        other => Err(format!(
+            "unknown unit `{other}` in `{text}` (use ms, s, m or h)"
+        )),
+    }
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let options = Options {
+        bind: cli.bind,
+        keep_alive_interval: cli.keep_alive_interval,
+        keep_alive_timeout: (!cli.keep_alive_timeout.is_zero()).then_some(cli.keep_alive_timeout),
+        receive_buffer_size: cli.receive_buffer_size as usize,
+        allowed_origins: cli
+            .allowed_origins
+            .into_iter()
+            .filter(|o| !o.is_empty())
+            .collect(),
+        subprotocols: cli
+            .subprotocols
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .collect(),
+        max_message_size: cli.max_message_size,
+        max_frame_size: cli.max_frame_size,
+        handshake_timeout: cli.handshake_timeout,
+        max_connections: cli.max_connections as usize,
+        write_timeout: cli.write_timeout,
+        shutdown_timeout: cli.shutdown_timeout,
+        ..Options::default()
+    };
+    let server = match echo::routes(Server::builder().options(options)).build() {
+        Ok(server) => server,
+        Err(e) => {
+            error!("cannot listen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = server.local_addr();
+    info!("echo page: http://{addr}/   WebSocket endpoint: ws://{addr}/ws");
+    let handle = server.handle();
+    if let Err(e) = ctrlc::set_handler(move || {
+        info!("signal received: shutting down");
+        handle.shutdown();
+    }) {
+        error!("cannot install the signal handler: {e}");
+        return ExitCode::FAILURE;
+    }
+    match server.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("server failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("120"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("ms").is_err());
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("99999999999999999999h").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -1,0 +1,997 @@
+//! The [`Server`]: bind, accept, one thread per connection, route by path.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, warn};
+use ws_proto::close::CloseCode;
+use ws_proto::connection::{Config, Connection};
+use ws_proto::handshake::{
+    request_target, write_accept, write_reject, Accept, HandshakeError, Limits, Reject, Request,
+    ServerHandshake,
+};
+
+use crate::http::{HttpRequest, HttpResponse};
+use crate::websocket::{RequestInfo, Transport, WebSocket};
+
+/// Every setting of the server, with ASP.NET Core's names where it has one.
+///
+/// ```
+/// use std::time::Duration;
+/// use ws_server::Options;
+///
+/// let options = Options::default();
+/// assert_eq!(options.keep_alive_interval, Duration::from_secs(120));
+/// assert_eq!(options.receive_buffer_size, 4096);
+/// assert_eq!(options.bind, "127.0.0.1:5000");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Address to listen on. Default `127.0.0.1:5000`.
+    pub bind: String,
+    /// Send a ping this often so proxies keep the connection open. Default
+    /// 2 minutes; zero disables keep-alive pings.
+    pub keep_alive_interval: Duration,
+    /// Fail the connection (close 1011, then drop it without waiting for
+    /// the peer's close) if a keep-alive ping gets no pong within this time.
+    /// Default `None` (off). Needs a non-zero `keep_alive_interval`.
+    pub keep_alive_timeout: Option<Duration>,
+    /// Bytes asked for by one socket read. Default 4 KiB.
+    pub receive_buffer_size: usize,
+    /// `Origin` values allowed to open a WebSocket, as serialized origins
+    /// (`https://example.com`, `http://localhost:5000`), compared ignoring
+    /// ASCII case. Empty (the default) allows every origin. A request
+    /// without `Origin` (a non-browser client) is always allowed: `Origin`
+    /// only stops other web pages from using a visitor's browser, it is not
+    /// authentication.
+    pub allowed_origins: Vec<String>,
+    /// Subprotocols the server speaks. The client's first offered one that
+    /// is in this list is chosen; if none is, the connection opens without
+    /// a subprotocol. Default empty.
+    pub subprotocols: Vec<String>,
+    /// Largest message accepted, summed over its fragments; a larger one
+    /// fails the connection with 1009. Default 16 MiB.
+    pub max_message_size: usize,
+    /// Largest frame payload accepted; a larger one fails the connection
+    /// with 1009. Default 16 MiB.
+    pub max_frame_size: usize,
+    /// A client must complete its opening handshake within this time, or
+    /// the TCP connection is closed without an answer. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Most connections served at once (WebSocket or plain HTTP); the ones
+    /// beyond get `503`. Default 1024.
+    pub max_connections: usize,
+    /// Writing one message may take at most this long; a peer that does not
+    /// read is dropped after it. Default 30 s.
+    pub write_timeout: Duration,
+    /// After sending a close frame, wait this long for the peer's. Default
+    /// 5 s.
+    pub close_timeout: Duration,
+    /// On shutdown, wait this long for the close handshakes before cutting
+    /// the remaining connections. Default 5 s.
+    pub shutdown_timeout: Duration,
+    /// Largest request head (request line and header fields). Default 8 KiB;
+    /// a larger one gets `431`.
+    pub max_head_size: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            bind: "127.0.0.1:5000".into(),
+            keep_alive_interval: Duration::from_secs(120),
+            keep_alive_timeout: None,
+            receive_buffer_size: 4096,
+            allowed_origins: Vec::new(),
+            subprotocols: Vec::new(),
+            max_message_size: 16 << 20,
+            max_frame_size: 16 << 20,
+            handshake_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            write_timeout: Duration::from_secs(30),
+            close_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(5),
+            max_head_size: 8192,
+        }
+    }
+}
+
+impl Options {
+    /// The `ws_proto` connection settings these options imply.
+    pub fn connection_config(&self) -> Config {
+        Config {
+            max_frame_payload: self.max_frame_size,
+            max_message_size: self.max_message_size,
+            keepalive_interval: (!self.keep_alive_interval.is_zero())
+                .then_some(self.keep_alive_interval),
+            keepalive_timeout: self.keep_alive_timeout.filter(|t| !t.is_zero()),
+            close_timeout: self.close_timeout,
+            ..Config::default()
+        }
+    }
+
+    /// Whether a request with this `Origin` (or none) may open a WebSocket.
+    ///
+    /// ```
+    /// use ws_server::Options;
+    ///
+    /// let options = Options { allowed_origins: vec!["https://Example.com".into()], ..Options::default() };
+    /// assert!(options.origin_allowed(Some("https://example.COM")));
+    /// assert!(!options.origin_allowed(Some("https://example.com.evil.test")));
+    /// assert!(options.origin_allowed(None));
+    /// ```
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        match origin {
+            _ if self.allowed_origins.is_empty() => true,
+            None => true,
+            Some(origin) => self.allowed_origins.iter().any(|allowed| {
+                // A configured "https://example.com/" means the same origin.
+                allowed.trim_end_matches('/').eq_ignore_ascii_case(origin)
+            }),
+        }
+    }
+
+    /// The subprotocol to answer with: the client's first offer that the
+    /// server supports.
+    ///
+    /// ```
+    /// use ws_server::Options;
+    ///
+    /// let options = Options { subprotocols: vec!["v2".into(), "v1".into()], ..Options::default() };
+    /// assert_eq!(options.choose_subprotocol(["v1", "v2"]), Some("v1"));
+    /// assert_eq!(options.choose_subprotocol(["v3"]), None);
+    /// ```
+    pub fn choose_subprotocol<'a>(
+        &self,
+        offered: impl IntoIterator<Item = &'a str>,
+    ) -> Option<&'a str> {
+        offered
+            .into_iter()
+            .find(|p| self.subprotocols.iter().any(|s| s == p))
+    }
+}
+
+/// Why [`accept`] did not produce a WebSocket. Where an HTTP error answer
+/// was due, it has been sent.
+#[derive(Debug)]
+pub enum AcceptError {
+    /// The transport failed or reached end-of-file during the handshake.
+    Io(io::Error),
+    /// The client did not complete its handshake in time; no answer sent.
+    Timeout,
+    /// The request was refused with this status (400, 403, 426, 431, ...)
+    /// and reason.
+    Rejected {
+        /// The HTTP status sent.
+        status: u16,
+        /// Why, as sent in the body.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AcceptError::Io(e) => write!(f, "transport error during the handshake: {e}"),
+            AcceptError::Timeout => f.write_str("handshake timed out"),
+            AcceptError::Rejected { status, reason } => {
+                write!(f, "refused with {status}: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AcceptError {}
+
+/// Reads a request head within `deadline`, into an owned handshake buffer.
+fn read_head<S: Transport>(
+    stream: &mut S,
+    deadline: Instant,
+    options: &Options,
+) -> Result<ServerHandshake, HeadOutcome> {
+    let mut hs = ServerHandshake::new(Limits {
+        max_head_bytes: options.max_head_size,
+        ..Limits::default()
+    });
+    let mut buf = vec![0u8; options.receive_buffer_size.clamp(512, 16 << 10)];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(HeadOutcome::Timeout);
+        }
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .map_err(HeadOutcome::Io)?;
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                return Err(HeadOutcome::Io(io::ErrorKind::UnexpectedEof.into()));
+            }
+            Ok(n) => match hs.feed(&buf[..n]) {
+                Ok(true) => return Ok(hs),
+                Ok(false) => {}
+                Err(e) => return Err(HeadOutcome::Bad(e)),
+            },
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(HeadOutcome::Io(e)),
+        }
+    }
+}
+
+enum HeadOutcome {
+    Io(io::Error),
+    Timeout,
+    Bad(HandshakeError),
+}
+
+/// Writes an HTTP refusal and returns the matching error.
+fn reject<S: Transport>(
+    stream: &mut S,
+    options: &Options,
+    status: u16,
+    reason: &str,
+) -> AcceptError {
+    let extra: &[(&str, &str)] = if status == 503 {
+        &[("Retry-After", "1")]
+    } else {
+        &[]
+    };
+    let mut out = vec![0u8; 512 + reason.len()];
+    if let Ok(n) = write_reject(
+        &Reject {
+            status,
+            reason,
+            extra_headers: extra,
+        },
+        &mut out,
+    ) {
+        let _ = stream.set_write_timeout(Some(options.write_timeout.max(Duration::from_millis(1))));
+        let _ = stream.write_all(&out[..n]).and_then(|_| stream.flush());
+    }
+    AcceptError::Rejected {
+        status,
+        reason: reason.to_owned(),
+    }
+}
+
+/// Checks a parsed request against the options and answers it: `101` and a
+/// [`WebSocket`], or a refusal (403 for a disallowed origin).
+fn upgrade<S: Transport>(
+    mut stream: S,
+    request: &Request<'_>,
+    leftover: &[u8],
+    options: &Options,
+    peer: Option<SocketAddr>,
+) -> Result<WebSocket<S>, AcceptError> {
+    if !options.origin_allowed(request.origin()) {
+        return Err(reject(&mut stream, options, 403, "origin not allowed"));
+    }
+    let subprotocol = options.choose_subprotocol(request.subprotocols());
+    let accept = Accept {
+        subprotocol,
+        ..Accept::default()
+    };
+    let mut out = [0u8; 1024];
+    let n = match write_accept(request, &accept, &mut out) {
+        Ok(n) => n,
+        Err(_) => {
+            return Err(reject(
+                &mut stream,
+                options,
+                500,
+                "handshake answer too large",
+            ))
+        }
+    };
+    stream
+        .set_write_timeout(Some(options.write_timeout.max(Duration::from_millis(1))))
+        .and_then(|_| stream.write_all(&out[..n]))
+        .and_then(|_| stream.flush())
+        .map_err(AcceptError::Io)?;
+    let mut ws = WebSocket::new(
+        stream,
+        Connection::server(options.connection_config()),
+        leftover,
+    );
+    ws.set_receive_buffer_size(options.receive_buffer_size);
+    ws.set_write_timeout(Some(options.write_timeout));
+    ws.set_info(RequestInfo {
+        path: request.path().to_owned(),
+        host: request.host().to_owned(),
+        origin: request.origin().map(str::to_owned),
+        subprotocol: subprotocol.map(str::to_owned),
+        peer,
+    });
+    Ok(ws)
+}
+
+/// Performs the server side of the opening handshake on `stream` with the
+/// given options (origin check, subprotocol choice, limits, handshake
+/// timeout), without any routing: every path is accepted. For a server with
+/// routes, threads and shutdown, use [`Server`].
+pub fn accept<S: Transport>(mut stream: S, options: &Options) -> Result<WebSocket<S>, AcceptError> {
+    let deadline = Instant::now() + options.handshake_timeout;
+    let hs = match read_head(&mut stream, deadline, options) {
+        Ok(hs) => hs,
+        Err(HeadOutcome::Io(e)) => return Err(AcceptError::Io(e)),
+        Err(HeadOutcome::Timeout) => return Err(AcceptError::Timeout),
+        Err(HeadOutcome::Bad(e)) => {
+            return Err(reject(&mut stream, options, e.status(), e.reason()))
+        }
+    };
+    match hs.request() {
+        Ok(request) => upgrade(stream, &request, hs.leftover(), options, None),
+        Err(e) => Err(reject(&mut stream, options, e.status(), e.reason())),
+    }
+}
+
+/// A WebSocket route's handler: runs on the connection's own thread for as
+/// long as the connection lives. When it returns, the server closes the
+/// connection (1000) if the handler did not; if it panics, the panic is
+/// logged and the connection closed with 1011.
+pub type WsHandler = Arc<dyn Fn(&mut WebSocket<TcpStream>) + Send + Sync + 'static>;
+
+/// A plain HTTP route's handler (GET and HEAD only).
+pub type HttpHandler = Arc<dyn Fn(&HttpRequest) -> HttpResponse + Send + Sync + 'static>;
+
+/// Builds a [`Server`]: options and routes.
+///
+/// ```no_run
+/// use ws_server::Server;
+///
+/// let server = Server::builder()
+///     .bind("127.0.0.1:0")
+///     .websocket("/ws", |ws| {
+///         while let Ok(Some(message)) = ws.recv() {
+///             if ws.send(&message).is_err() {
+///                 break;
+///             }
+///         }
+///     })
+///     .build()
+///     .unwrap();
+/// println!("listening on {}", server.local_addr());
+/// server.run().unwrap();
+/// ```
+#[derive(Default)]
+pub struct ServerBuilder {
+    options: Options,
+    ws_routes: HashMap<String, WsHandler>,
+    http_routes: HashMap<String, HttpHandler>,
+}
+
+impl ServerBuilder {
+    /// Replaces every option at once.
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+    /// See [`Options::bind`]; `127.0.0.1:0` picks a free port.
+    pub fn bind(mut self, addr: impl Into<String>) -> Self {
+        self.options.bind = addr.into();
+        self
+    }
+    /// See [`Options::keep_alive_interval`].
+    pub fn keep_alive_interval(mut self, interval: Duration) -> Self {
+        self.options.keep_alive_interval = interval;
+        self
+    }
+    /// See [`Options::keep_alive_timeout`].
+    pub fn keep_alive_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options.keep_alive_timeout = timeout;
+        self
+    }
+    /// See [`Options::receive_buffer_size`].
+    pub fn receive_buffer_size(mut self, size: usize) -> Self {
+        self.options.receive_buffer_size = size;
+        self
+    }
+    /// Adds to [`Options::allowed_origins`].
+    pub fn allowed_origin(mut self, origin: impl Into<String>) -> Self {
+        self.options.allowed_origins.push(origin.into());
+        self
+    }
+    /// Adds to [`Options::subprotocols`].
+    pub fn subprotocol(mut self, protocol: impl Into<String>) -> Self {
+        self.options.subprotocols.push(protocol.into());
+        self
+    }
+    /// See [`Options::max_message_size`].
+    pub fn max_message_size(mut self, size: usize) -> Self {
+        self.options.max_message_size = size;
+        self
+    }
+    /// See [`Options::max_frame_size`].
+    pub fn max_frame_size(mut self, size: usize) -> Self {
+        self.options.max_frame_size = size;
+        self
+    }
+    /// See [`Options::handshake_timeout`].
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.options.handshake_timeout = timeout;
+        self
+    }
+    /// See [`Options::max_connections`].
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.options.max_connections = max;
+        self
+    }
+    /// See [`Options::write_timeout`].
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.options.write_timeout = timeout;
+        self
+    }
+    /// See [`Options::close_timeout`].
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.options.close_timeout = timeout;
+        self
+    }
+    /// See [`Options::shutdown_timeout`].
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.options.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Serves WebSockets on `path` (matched exactly, query string ignored).
+    /// A plain HTTP request to it gets `400`.
+    pub fn websocket(
+        mut self,
+        path: impl Into<String>,
+        handler: impl Fn(&mut WebSocket<TcpStream>) + Send + Sync + 'static,
+    ) -> Self {
+        self.ws_routes.insert(path.into(), Arc::new(handler));
+        self
+    }
+
+    /// Serves plain HTTP GET and HEAD on `path` (matched exactly, query
+    /// string ignored).
+    pub fn http(
+        mut self,
+        path: impl Into<String>,
+        handler: impl Fn(&HttpRequest) -> HttpResponse + Send + Sync + 'static,
+    ) -> Self {
+        self.http_routes.insert(path.into(), Arc::new(handler));
+        self
+    }
+
+    /// Binds the listening socket.
+    pub fn build(self) -> io::Result<Server> {
+        let listener = TcpListener::bind(self.options.bind.as_str())?;
+        let local_addr = listener.local_addr()?;
+        Ok(Server {
+            listener,
+            local_addr,
+            shared: Arc::new(Shared {
+                options: self.options,
+                ws_routes: self.ws_routes,
+                http_routes: self.http_routes,
+                shutdown: Arc::new(AtomicBool::new(false)),
+                wake_addr: wake_addr(local_addr),
+                open: Mutex::new(HashMap::new()),
+                drained: Condvar::new(),
+                next_id: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+/// Where to connect to wake up a blocked `accept`.
+fn wake_addr(local: SocketAddr) -> SocketAddr {
+    let ip = match local.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, local.port())
+}
+
+struct Shared {
+    options: Options,
+    ws_routes: HashMap<String, WsHandler>,
+    http_routes: HashMap<String, HttpHandler>,
+    shutdown: Arc<AtomicBool>,
+    wake_addr: SocketAddr,
+    /// A second handle on every open connection's socket, to cut the ones
+    /// still open when the shutdown wait is over.
+    open: Mutex<HashMap<u64, TcpStream>>,
+    drained: Condvar,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    fn open(&self) -> MutexGuard<'_, HashMap<u64, TcpStream>> {
+        // A panic while holding this lock cannot leave the map inconsistent.
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Removes a connection from the open set when its thread ends, panics
+/// included.
+struct Registration {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut open = self.shared.open();
+        open.remove(&self.id);
+        if open.is_empty() {
+            self.shared.drained.notify_all();
+        }
+    }
+}
+
+/// A bound server, ready to [`run`](Self::run).
+pub struct Server {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+/// Stops a running [`Server`] from any thread (a signal handler included).
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    shared: Arc<Shared>,
+}
+
+impl ShutdownHandle {
+    /// Asks the server to stop: it stops accepting, sends close 1001 to
+    /// every open WebSocket and waits up to the shutdown timeout. Returns at
+    /// once; [`Server::run`] returns when that is done.
+    pub fn shutdown(&self) {
+        if self.shared.shutdown.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Wakes the accept loop, which checks the flag after each accept.
+        if let Err(e) = TcpStream::connect_timeout(&self.shared.wake_addr, Duration::from_secs(1)) {
+            warn!("could not wake the accept loop: {e}");
+        }
+    }
+
+    /// Whether shutdown was asked for.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.shutdown.load(Ordering::Acquire)
+    }
+}
+
+impl Server {
+    /// A builder with the default options and no routes.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// The address actually bound (with the real port for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &Options {
+        &self.shared.options
+    }
+
+    /// A handle that stops the server.
+    pub fn handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Runs the server on a background thread.
+    pub fn spawn(self) -> io::Result<RunningServer> {
+        let local_addr = self.local_addr;
+        let handle = self.handle();
+        let thread = thread::Builder::new()
+            .name("ws-server-accept".into())
+            .spawn(move || self.run())?;
+        Ok(RunningServer {
+            local_addr,
+            handle,
+            thread: Some(thread),
+        })
+    }
+
+    /// Accepts connections until [`ShutdownHandle::shutdown`], then shuts
+    /// down gracefully: every open WebSocket gets close 1001, and whatever
+    /// is still open after the shutdown timeout is cut.
+    pub fn run(self) -> io::Result<()> {
+        let shared = self.shared;
+        info!("listening on {}", self.local_addr);
+        for stream in self.listener.incoming() {
+            if shared.shutdown.load(Ordering::Acquire) {
+                break;
+            }
+            let stream = match stream {
+                Ok(stream) => stream,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before
+                    // it was accepted: the listener itself is fine.
+                    warn!("accept failed: {e}");
+                    thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            };
+            let peer = stream.peer_addr().ok();
+            let _ = stream.set_nodelay(true);
+            let clone = match stream.try_clone() {
+                Ok(clone) => clone,
+                Err(e) => {
+                    warn!("{}: dropped: {e}", show(peer));
+                    continue;
+                }
+            };
+            let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+            {
+                let mut open = shared.open();
+                if open.len() >= shared.options.max_connections {
+                    drop(open);
+                    refuse_busy(stream, &shared.options, peer);
+                    continue;
+                }
+                open.insert(id, clone);
+            }
+            let registration = Registration {
+                shared: shared.clone(),
+                id,
+            };
+            let spawned = thread::Builder::new()
+                .name(format!("ws-conn-{id}"))
+                .spawn(move || {
+                    let shared = registration.shared.clone();
+                    serve(&shared, stream, peer);
+                    drop(registration);
+                });
+            if let Err(e) = spawned {
+                // The closure, and with it the registration, was dropped.
+                error!("{}: could not start a thread: {e}", show(peer));
+            }
+        }
+        drain(&shared);
+        Ok(())
+    }
+}
+
+/// Waits for open connections to finish their close handshakes, then cuts
+/// the rest.
+fn drain(shared: &Shared) {
+    let count = shared.open().len();
+    if count > 0 {
+        info!("shutting down: closing {count} open connection(s)");
+    }
+    let deadline = Instant::now() + shared.options.shutdown_timeout;
+    let mut open = shared.open();
+    while !open.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        open = shared
+            .drained
+            .wait_timeout(open, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+    if !open.is_empty() {
+        warn!(
+            "shutdown timeout: cutting {} connection(s) still open",
+            open.len()
+        );
+        for stream in open.values() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        // Their threads now fail their next read or write and exit.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while !open.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            open = shared
+                .drained
+                .wait_timeout(open, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+    info!("server stopped");
+}
+
+/// Answers `503` on the accept thread without reading the request, briefly,
+/// so that a flood of connections cannot stall accepting for long.
+fn refuse_busy(mut stream: TcpStream, options: &Options, peer: Option<SocketAddr>) {
+    let quick = Options {
+        write_timeout: Duration::from_millis(100),
+        ..options.clone()
+    };
+    reject(&mut stream, &quick, 503, "too many connections");
+    warn!("{}: refused 503: too many connections", show(peer));
+    linger_close(stream, Duration::from_millis(50));
+}
+
+/// Closes after an HTTP answer. Reading what the client sent meanwhile
+/// (its request, if it was not read) before closing avoids a TCP reset that
+/// could destroy the answer before the client reads it.
+fn linger_close(stream: TcpStream, wait: Duration) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(wait));
+    let mut sink = [0u8; 4096];
+    let mut reader = &stream;
+    for _ in 0..4 {
+        match reader.read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+}
+
+fn show(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(|| "?".into(), |p| p.to_string())
+}
+
+/// The route part of a request target: no query, no fragment.
+fn route_of(target: &str) -> &str {
+    target.split(['?', '#']).next().unwrap_or(target)
+}
+
+/// One connection, from the first byte to the close.
+fn serve(shared: &Shared, mut stream: TcpStream, peer: Option<SocketAddr>) {
+    let options = &shared.options;
+    let who = show(peer);
+    let deadline = Instant::now() + options.handshake_timeout;
+    let hs = match read_head(&mut stream, deadline, options) {
+        Ok(hs) => hs,
+        Err(HeadOutcome::Timeout) => {
+            info!("{who}: dropped: no complete request within the handshake timeout");
+            return;
+        }
+        Err(HeadOutcome::Io(e)) => {
+            debug!("{who}: gone before a complete request: {e}");
+            return;
+        }
+        Err(HeadOutcome::Bad(e)) => {
+            reject(&mut stream, options, e.status(), e.reason());
+            info!("{who}: refused {}: {e}", e.status());
+            linger_close(stream, Duration::from_millis(100));
+            return;
+        }
+    };
+    let Some(target) = request_target(hs.head()) else {
+        let reason = match hs.request() {
+            Err(e) => e.reason(),
+            Ok(_) => "malformed request",
+        };
+        reject(&mut stream, options, 400, reason);
+        info!("{who}: refused 400: {reason}");
+        linger_close(stream, Duration::from_millis(100));
+        return;
+    };
+    let route = route_of(target);
+    if let Some(handler) = shared.ws_routes.get(route) {
+        serve_websocket(shared, stream, peer, &hs, handler);
+    } else if let Some(handler) = shared.http_routes.get(route) {
+        serve_http(shared, stream, peer, &hs, target, handler);
+    } else {
+        reject(&mut stream, options, 404, "not found");
+        info!("{who}: {target}: refused 404: no such route");
+        linger_close(stream, Duration::from_millis(100));
+    }
+}
+
+fn serve_http(
+    shared: &Shared,
+    mut stream: TcpStream,
+    peer: Option<SocketAddr>,
+    hs: &ServerHandshake,
+    target: &str,
+    handler: &HttpHandler,
+) {
+    let who = show(peer);
+    let head = hs.head();
+    let method = if head.starts_with(b"GET ") {
+        "GET"
+    } else if head.starts_with(b"HEAD ") {
+        "HEAD"
+    } else {
+        let reject_405 = Reject {
+            status: 405,
+            reason: "only GET and HEAD are served here",
+            extra_headers: &[("Allow", "GET, HEAD")],
+        };
+        let mut out = [0u8; 512];
+        if let Ok(n) = write_reject(&reject_405, &mut out) {
+            let _ = stream.set_write_timeout(Some(shared.options.write_timeout));
+            let _ = stream.write_all(&out[..n]);
+        }
+        info!("{who}: {target}: refused 405");
+        linger_close(stream, Duration::from_millis(100));
+        return;
+    };
+    let request = HttpRequest {
+        method: method.into(),
+        path: target.into(),
+        host: host_of(head),
+    };
+    let response = match panic::catch_unwind(AssertUnwindSafe(|| handler(&request))) {
+        Ok(response) => response,
+        Err(payload) => {
+            error!(
+                "{who}: {method} {target}: handler panicked: {}",
+                panic_message(&*payload)
+            );
+            HttpResponse::text(500, "internal error")
+        }
+    };
+    let _ = stream.set_write_timeout(Some(shared.options.write_timeout));
+    match response.write_to(&mut stream, method == "HEAD") {
+        Ok(()) => info!(
+            "{who}: {method} {target} -> {} ({} bytes)",
+            response.status,
+            response.body.len()
+        ),
+        Err(e) => info!("{who}: {method} {target}: answer not delivered: {e}"),
+    }
+    linger_close(stream, Duration::from_millis(100));
+}
+
+/// The `Host` field of any request head, for plain HTTP routes.
+fn host_of(head: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(head).ok()?;
+    text.split("\r\n").skip(1).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("host")
+            .then(|| value.trim().to_owned())
+    })
+}
+
+fn serve_websocket(
+    shared: &Shared,
+    mut stream: TcpStream,
+    peer: Option<SocketAddr>,
+    hs: &ServerHandshake,
+    handler: &WsHandler,
+) {
+    let options = &shared.options;
+    let who = show(peer);
+    let request = match hs.request() {
+        Ok(request) => request,
+        Err(HandshakeError::MissingUpgrade) => {
+            let reason = "this endpoint expects a WebSocket upgrade request";
+            reject(&mut stream, options, 400, reason);
+            info!("{who}: refused 400: plain HTTP request to a WebSocket endpoint");
+            linger_close(stream, Duration::from_millis(100));
+            return;
+        }
+        Err(e) => {
+            reject(&mut stream, options, e.status(), e.reason());
+            info!("{who}: refused {}: {e}", e.status());
+            linger_close(stream, Duration::from_millis(100));
+            return;
+        }
+    };
+    let path = request.path().to_owned();
+    let origin = request.origin().map(str::to_owned);
+    let linger = stream.try_clone().ok();
+    let mut ws = match upgrade(stream, &request, hs.leftover(), options, peer) {
+        Ok(ws) => ws,
+        Err(AcceptError::Rejected { status, reason }) => {
+            info!(
+                "{who}: {path}: refused {status}: {reason} (origin {})",
+                origin.as_deref().unwrap_or("none")
+            );
+            if let Some(stream) = linger {
+                linger_close(stream, Duration::from_millis(100));
+            }
+            return;
+        }
+        Err(e) => {
+            info!("{who}: {path}: handshake failed: {e}");
+            return;
+        }
+    };
+    drop(linger);
+    ws.set_shutdown_signal(shared.shutdown.clone());
+    info!(
+        "{who}: {path}: WebSocket open (origin {}, subprotocol {})",
+        origin.as_deref().unwrap_or("none"),
+        ws.subprotocol().unwrap_or("none")
+    );
+    match panic::catch_unwind(AssertUnwindSafe(|| handler(&mut ws))) {
+        Ok(()) => {
+            let _ = ws.close(CloseCode::NORMAL, "");
+        }
+        Err(payload) => {
+            error!(
+                "{who}: {path}: handler panicked: {}",
+                panic_message(&*payload)
+            );
+            let _ = ws.close(CloseCode::INTERNAL_ERROR, "internal error");
+        }
+    }
+    let _ = ws.get_mut().shutdown_transport();
+    log_close(&who, &path, &ws);
+}
+
+fn log_close(who: &str, path: &str, ws: &WebSocket<TcpStream>) {
+    let stats = ws.stats();
+    let show_close = |close: Option<(CloseCode, &str)>| match close {
+        Some((code, reason)) => format!("{code} {reason:?}"),
+        None => "none".to_owned(),
+    };
+    let how = match ws.failure() {
+        Some(e) => format!("failed ({e})"),
+        None if ws.peer_close().is_none() => "dropped".into(),
+        None => "closed".into(),
+    };
+    info!(
+        "{who}: {path}: WebSocket {how}: close received {}, sent {}; \
+         received {} message(s) / {} bytes, sent {} message(s) / {} bytes",
+        show_close(ws.peer_close()),
+        show_close(ws.local_close()),
+        stats.messages_received,
+        stats.bytes_received,
+        stats.messages_sent,
+        stats.bytes_sent
+    );
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".into()
+    }
+}
+
+/// A server running on a background thread (from [`Server::spawn`]).
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    handle: ShutdownHandle,
+    thread: Option<thread::JoinHandle<io::Result<()>>>,
+}
+
+impl RunningServer {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that stops the server.
+    pub fn handle(&self) -> ShutdownHandle {
+        self.handle.clone()
+    }
+
+    /// Shuts down gracefully and waits until it is done.
+    pub fn shutdown(mut self) -> io::Result<()> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> io::Result<()> {
+        self.handle.shutdown();
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the accept thread panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
