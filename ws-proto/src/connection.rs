@@ -675,13 +675,16 @@ impl Connection {
         if self.message.is_none() {
             self.message = Some(kind);
             self.utf8.reset();
-            if !self.config.stream_messages {
-                // Reserve what this frame announces (already within the
-                // limit), not more: a fragmented message grows as it comes.
-                self.message_buf.reserve(header.payload_len as usize);
-            }
         }
         self.in_pos += header_len;
+        if !self.config.stream_messages {
+            // Reserve for the payload bytes already here, never for what the
+            // peer merely announces: a header claiming 16 MiB followed by
+            // silence must not pin 16 MiB.
+            let here = (self.input.len() - self.in_pos) as u64;
+            self.message_buf
+                .reserve(header.payload_len.min(here) as usize);
+        }
         self.recv = Recv::Data { header, done: 0 };
         if header.payload_len == 0 {
             return self.read_data(header, 0);

@@ -219,6 +219,23 @@ fn frame_and_message_limits_fail_with_1009_before_buffering() {
 }
 
 #[test]
+fn announced_length_is_not_allocated_up_front() {
+    let mut s = server();
+    let mut h = FrameHeader::new(OpCode::Binary, true, 16 << 20);
+    h.mask = KEY;
+    let mut buf = [0; MAX_HEADER_LEN];
+    let n = h.encode(&mut buf);
+    s.feed(&buf[..n]);
+    s.feed(&[0; 10]);
+    assert_eq!(s.poll_event(), None);
+    assert!(
+        s.message_buf.capacity() < 4096,
+        "capacity {}",
+        s.message_buf.capacity()
+    );
+}
+
+#[test]
 fn endless_empty_continuations_pin_no_memory() {
     let mut s = server();
     s.feed(&frame(2, false, b"", KEY));
