@@ -852,6 +852,12 @@ impl Connection {
         if self.out_pos == self.output.len() {
             self.output.clear();
             self.out_pos = 0;
+        } else if self.out_pos > 4096 && self.out_pos * 2 > self.output.len() {
+            // A transport that never drains the queue completely (partial
+            // writes while sends keep coming) must not keep every written
+            // byte alive: compact, amortized linear as in `feed`.
+            self.output.drain(..self.out_pos);
+            self.out_pos = 0;
         }
         if let Some(pong) = self.deferred_pong.take() {
             self.queue_pong(pong);
@@ -1002,7 +1008,9 @@ impl Connection {
     }
 
     fn queue_pong(&mut self, payload: Bytes) {
-        if self.close_sent {
+        // After a failure or EOF nothing more may be written (a pong
+        // deferred before `handle_eof` would otherwise appear after it).
+        if self.close_sent || self.aborted {
             return;
         }
         if self.queue_full() {
@@ -1118,15 +1126,20 @@ impl Connection {
         }
         if let (Some(at), Some(interval)) = (self.next_ping, self.config.keepalive_interval) {
             if now >= at {
-                self.ping_counter += 1;
-                let id = self.ping_counter;
-                // A keep-alive ping ignores the queue limit: it is 10 bytes
-                // per interval, and it is what detects a peer that stopped
-                // reading.
-                self.write_frame(OpCode::Ping, true, &id.to_be_bytes());
-                if self.pong_deadline.is_none() {
-                    if let Some(timeout) = self.config.keepalive_timeout {
-                        self.pong_deadline = Some((now.saturating_add(timeout), id));
+                // A keep-alive ping may go over the queue limit only when it
+                // arms the pong deadline, which is what detects a peer that
+                // stopped reading. Without that, pings piling up behind a
+                // full queue would grow memory without bound.
+                let arms_deadline =
+                    self.pong_deadline.is_none() && self.config.keepalive_timeout.is_some();
+                if arms_deadline || !self.queue_full() {
+                    self.ping_counter += 1;
+                    let id = self.ping_counter;
+                    self.write_frame(OpCode::Ping, true, &id.to_be_bytes());
+                    if self.pong_deadline.is_none() {
+                        if let Some(timeout) = self.config.keepalive_timeout {
+                            self.pong_deadline = Some((now.saturating_add(timeout), id));
+                        }
                     }
                 }
                 self.next_ping = Some(now.saturating_add(interval));

@@ -1,0 +1,102 @@
+//! Bugs found by the fuzz targets in `fuzz/`, each replayed as a plain test
+//! through the public API. (Those only visible from inside a module are
+//! tested in that module.)
+
+use core::time::Duration;
+
+use ws_proto::connection::{Config, Connection, Error, Event, State};
+use ws_proto::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
+use ws_proto::mask::apply_mask;
+
+/// A masked frame, as a client sends it.
+fn client_frame(opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+    let key = [1, 2, 3, 4];
+    let mut h = FrameHeader::new(opcode, true, payload.len() as u64);
+    h.mask = Some(key);
+    let mut buf = [0u8; MAX_HEADER_LEN];
+    let n = h.encode(&mut buf);
+    let mut out = buf[..n].to_vec();
+    let start = out.len();
+    out.extend_from_slice(payload);
+    apply_mask(&mut out[start..], key, 0);
+    out
+}
+
+fn drain(conn: &mut Connection) -> Vec<Event> {
+    core::iter::from_fn(|| conn.poll_event()).collect()
+}
+
+/// connection_server, crash-e740ccd3: a ping answered while the queue was
+/// full leaves a deferred pong; after `handle_eof` the next
+/// `consume_output` queued it, so bytes appeared for a transport that was
+/// gone and `should_close_transport` stayed false.
+#[test]
+fn no_deferred_pong_after_eof() {
+    let mut conn = Connection::server(Config {
+        max_send_queue: 4,
+        ..Config::default()
+    });
+    conn.send_binary(b"fills the queue").unwrap();
+    conn.feed(&client_frame(OpCode::Ping, b"p"));
+    assert!(matches!(drain(&mut conn)[..], [Event::Ping(_)]));
+    conn.handle_eof();
+    assert_eq!(drain(&mut conn), [Event::Error(Error::AbnormalClosure)]);
+    conn.consume_output(0);
+    assert_eq!(conn.pending_output(), b"");
+    assert!(conn.should_close_transport());
+}
+
+/// connection_client, crash-7c16e7a7: with a keep-alive interval and no
+/// pong timeout, every tick queued another ping behind a full queue, so a
+/// peer that never reads grew our memory without bound.
+#[test]
+fn keepalive_pings_do_not_pile_up_behind_a_full_queue() {
+    let mut conn = Connection::client(
+        Config {
+            max_send_queue: 8,
+            keepalive_interval: Some(Duration::from_millis(1)),
+            ..Config::default()
+        },
+        [9; 16],
+    );
+    conn.handle_timeout(Duration::ZERO);
+    conn.send_binary(&[0; 32]).unwrap();
+    let queued = conn.pending_output().len();
+    for ms in 1..=1000 {
+        conn.handle_timeout(Duration::from_millis(ms));
+    }
+    assert_eq!(conn.pending_output().len(), queued);
+    assert_eq!(conn.state(), State::Open);
+    // Once the peer reads, keep-alive resumes.
+    conn.consume_output(queued);
+    conn.handle_timeout(Duration::from_millis(1001));
+    assert_eq!(conn.pending_output()[0], 0x89, "a ping");
+}
+
+/// The same, with a pong timeout: the first ping still goes out over the
+/// limit, because its deadline is what detects the peer that stopped
+/// reading; later ones do not.
+#[test]
+fn keepalive_over_a_full_queue_still_detects_a_dead_peer() {
+    let mut conn = Connection::client(
+        Config {
+            max_send_queue: 8,
+            keepalive_interval: Some(Duration::from_millis(10)),
+            keepalive_timeout: Some(Duration::from_millis(100)),
+            ..Config::default()
+        },
+        [9; 16],
+    );
+    conn.handle_timeout(Duration::ZERO);
+    conn.send_binary(&[0; 32]).unwrap();
+    let queued = conn.pending_output().len();
+    for ms in 1..100 {
+        conn.handle_timeout(Duration::from_millis(ms));
+    }
+    // One masked ping: 2 + 4 + 8 bytes.
+    assert_eq!(conn.pending_output().len(), queued + 14);
+    assert_eq!(drain(&mut conn), []);
+    conn.handle_timeout(Duration::from_millis(110));
+    assert_eq!(drain(&mut conn), [Event::Error(Error::KeepaliveTimeout)]);
+    assert_eq!(conn.state(), State::Closed);
+}
