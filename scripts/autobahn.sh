@@ -140,6 +140,18 @@ wait_listening() {
     return 1
 }
 
+# Runs a command under `timeout` in the background and waits for it, so a
+# signal to this script is handled at once (bash runs traps only between
+# foreground commands) and the command is stopped with the rest. Sets
+# RUN_STATUS to its exit status (124: timed out).
+run_limited() {
+    timeout "$TIMEOUT" "$@" &
+    local pid=$!
+    PIDS+=("$pid")
+    RUN_STATUS=0
+    wait "$pid" || RUN_STATUS=$?
+}
+
 summarize() {
     local role=$1
     "$VENV/bin/python" "$ROOT/scripts/autobahn_summary.py" "$role" "$OUT/$role" ${SUMMARY_FILTER[@]+"${SUMMARY_FILTER[@]}"}
@@ -152,7 +164,7 @@ run_server_role() {
     mkdir -p "$dir"
     port=$(free_port)
     log "server role: starting ws-server on 127.0.0.1:$port"
-    "$SERVER_BIN" --listen "127.0.0.1:$port" >"$dir/ws-server.log" 2>&1 &
+    "$SERVER_BIN" --bind "127.0.0.1:$port" >"$dir/ws-server.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
     if ! wait_listening "$port" "$pid"; then
@@ -164,8 +176,9 @@ run_server_role() {
     log "server role: running kosoku against ws://127.0.0.1:$port/ws"
     # kosoku's own exit status is not the verdict (it accepts NON-STRICT and
     # rejects UNIMPLEMENTED); the summary decides.
-    timeout "$TIMEOUT" "$VENV/bin/kosoku" "ws://127.0.0.1:$port/ws" -o "$dir" \
-        ${KOSOKU_FILTER[@]+"${KOSOKU_FILTER[@]}"} >"$dir/kosoku.log" 2>&1 || status=$?
+    run_limited "$VENV/bin/kosoku" "ws://127.0.0.1:$port/ws" -o "$dir" \
+        ${KOSOKU_FILTER[@]+"${KOSOKU_FILTER[@]}"} >"$dir/kosoku.log" 2>&1
+    status=$RUN_STATUS
     if [ "$status" = 124 ]; then
         echo "autobahn.sh: server role timed out after ${TIMEOUT}s" >&2
     fi
@@ -192,7 +205,8 @@ run_client_role() {
     fi
     start=$(date +%s)
     log "client role: running autobahn_client against 127.0.0.1:$port"
-    timeout "$TIMEOUT" "$CLIENT_BIN" "127.0.0.1:$port" "$AGENT" >"$dir/client.log" 2>&1 || client_status=$?
+    run_limited "$CLIENT_BIN" "127.0.0.1:$port" "$AGENT" >"$dir/client.log" 2>&1
+    client_status=$RUN_STATUS
     # kosoku writes its reports once the client has run every case; give
     # it a bounded time to do so.
     for _ in $(seq 1 300); do
@@ -219,8 +233,8 @@ build
 [ -x "$SERVER_BIN" ] || { echo "autobahn.sh: $SERVER_BIN missing after build" >&2; exit 1; }
 [ -x "$CLIENT_BIN" ] || { echo "autobahn.sh: $CLIENT_BIN missing after build" >&2; exit 1; }
 
-SERVER_SECONDS=-
-CLIENT_SECONDS=-
+SERVER_SECONDS="(not run) "
+CLIENT_SECONDS="(not run) "
 result=0
 if [ "$ROLE" = server ] || [ "$ROLE" = all ]; then
     run_server_role || result=1
