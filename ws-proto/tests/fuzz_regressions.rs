@@ -1,6 +1,7 @@
 //! Bugs found by the fuzz targets in `fuzz/`, each replayed as a plain test
 //! through the public API. (Those only visible from inside a module are
 //! tested in that module.)
+#![cfg(feature = "alloc")]
 
 use core::time::Duration;
 
