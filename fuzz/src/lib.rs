@@ -1083,3 +1083,167 @@ fn expect_message(from: &mut Side, kind: MessageKind, bytes: &[u8]) {
 pub fn message_bytes(m: &Message) -> &[u8] {
     m.as_bytes()
 }
+
+// ----- handshake helpers -------------------------------------------------------
+
+/// Shared by the handshake and extension targets.
+pub mod handshake {
+    use ws_proto::extension::{parse_offers, ParamValue};
+    use ws_proto::handshake::{HandshakeError, HeadScanner, Limits};
+
+    /// Limits from one input byte: the defaults for 0, else small ones the
+    /// fuzzer can reach.
+    pub fn limits_from(flags: u8) -> Limits {
+        if flags < 8 {
+            return Limits::default();
+        }
+        Limits {
+            max_head_bytes: usize::from(flags) * 4,
+            max_line_bytes: usize::from(flags) * 2,
+            max_headers: usize::from(flags % 16),
+        }
+    }
+
+    /// Splits `bytes` into chunks whose sizes a tiny generator seeded by
+    /// `seed` picks (seed 0: one chunk).
+    pub fn chunks(seed: u8, bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+        let max = if seed == 0 {
+            usize::MAX
+        } else {
+            usize::from(seed % 32) + 1
+        };
+        let mut state = u32::from(seed) | 1;
+        let mut rest = bytes;
+        core::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let n = if max == usize::MAX {
+                rest.len()
+            } else {
+                (state >> 16) as usize % max + 1
+            };
+            let (now, later) = rest.split_at(n.min(rest.len()));
+            rest = later;
+            Some(now)
+        })
+    }
+
+    /// Scans `bytes` at once and in chunks, asserts both agree (and that a
+    /// decided scanner stays decided), and returns the answer.
+    pub fn check_scanners(
+        seed: u8,
+        limits: Limits,
+        bytes: &[u8],
+    ) -> Result<Option<usize>, HandshakeError> {
+        let once = HeadScanner::new(limits).scan(bytes);
+        let mut scanner = HeadScanner::new(limits);
+        let mut end = 0;
+        let mut decided = None;
+        for chunk in chunks(seed, bytes) {
+            end += chunk.len();
+            let r = scanner.scan(&bytes[..end]);
+            if r != Ok(None) {
+                decided = Some(r);
+                break;
+            }
+        }
+        match decided {
+            Some(r) => {
+                assert_eq!(r, once, "chunked scan disagrees after {end} bytes");
+                assert_eq!(scanner.scan(bytes), once, "a decided scanner changed");
+            }
+            None => assert_eq!(once, Ok(None), "chunked scan never decided"),
+        }
+        if let Ok(Some(n)) = once {
+            assert!(n <= limits.max_head_bytes);
+            assert!(
+                bytes[..n].ends_with(b"\r\n\r\n"),
+                "head ends without an empty line"
+            );
+        }
+        once
+    }
+
+    /// An offer as owned data: name, raw parameters, and each parameter's
+    /// name and value (`true` when quoted, raw text).
+    pub type Offer = (String, String, Vec<(String, Option<(bool, String)>)>);
+
+    /// Reads every offer of `text`, checking the per-offer invariants, and
+    /// the first error if any.
+    pub fn collect_offers(text: &str) -> (Vec<Offer>, Option<String>) {
+        let mut offers = Vec::new();
+        let mut it = parse_offers(text);
+        let mut error = None;
+        for r in it.by_ref() {
+            match r {
+                Ok(o) => {
+                    assert!(is_token(o.name()), "offer name {:?}", o.name());
+                    let mut params = Vec::new();
+                    for p in o.params() {
+                        let (name, value) = p.expect("a yielded offer's parameter failed");
+                        assert!(is_token(name), "parameter name {name:?}");
+                        let value = value.map(|v| {
+                            if let ParamValue::Token(t) = v {
+                                assert!(is_token(t), "token value {t:?}");
+                            }
+                            assert_eq!(v.as_token().is_some(), is_token(v.raw()));
+                            if v.as_token().is_some() {
+                                assert!(v.is_token());
+                            }
+                            let _ = v.unescaped().count();
+                            (matches!(v, ParamValue::Quoted(_)), v.raw().to_owned())
+                        });
+                        params.push((name.to_owned(), value));
+                    }
+                    offers.push((o.name().to_owned(), o.raw_params().to_owned(), params));
+                }
+                Err(e) => {
+                    error = Some(format!("{e:?}"));
+                    break;
+                }
+            }
+        }
+        assert!(
+            it.next().is_none(),
+            "offers continued after the end or an error"
+        );
+        (offers, error)
+    }
+
+    /// The offers written in a canonical form; the raw parameters of the
+    /// result differ, so compare names and parameters only.
+    pub fn canonical_offers(offers: &[Offer]) -> String {
+        let mut out = String::new();
+        for (i, (name, _, params)) in offers.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(name);
+            for (p, v) in params {
+                out.push_str("; ");
+                out.push_str(p);
+                match v {
+                    None => {}
+                    Some((false, t)) => {
+                        out.push('=');
+                        out.push_str(t);
+                    }
+                    Some((true, q)) => {
+                        out.push_str("=\"");
+                        out.push_str(q);
+                        out.push('"');
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn is_token(s: &str) -> bool {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    }
+}
