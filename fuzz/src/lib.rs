@@ -63,6 +63,13 @@ pub fn live_bytes() -> usize {
     LIVE.load(Ordering::Relaxed)
 }
 
+/// `WS_FUZZ_DEBUG=1` prints the decoded input of the connection targets,
+/// to read a crash.
+fn debug_enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("WS_FUZZ_DEBUG").is_some())
+}
+
 // ----- wire checker ------------------------------------------------------
 
 /// Validates, incrementally, the byte stream one connection writes: every
@@ -405,6 +412,9 @@ pub fn run_single(role: Role, data: &[u8]) {
         .map(|it| it.filter_map(Result::ok).collect())
         .unwrap_or_default();
     let config = FuzzConfig::config(&cfg);
+    if debug_enabled() {
+        eprintln!("wire: {wire:02x?}\nconfig: {config:#?}\nops: {ops:#?}");
+    }
     let mut h = Single::new(role, config);
     let mut wire = wire;
     for op in &ops {
@@ -869,6 +879,9 @@ pub fn run_pair(data: &[u8]) {
         .map(|it| it.filter_map(Result::ok).collect())
         .unwrap_or_default();
     let (cc, sc) = (client_side.config(), server_side.config());
+    if debug_enabled() {
+        eprintln!("client: {cc:#?}\nserver: {sc:#?}\nops: {ops:#?}");
+    }
     let mut client = Side::new(Connection::client(cc.clone(), seed), Role::Client, &cc);
     let mut server = Side::new(Connection::server(sc.clone()), Role::Server, &sc);
     let mut now = Duration::ZERO;
