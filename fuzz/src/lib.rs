@@ -792,7 +792,7 @@ impl PairSide {
             max_frame_payload: 2 * MAX_RUN,
             max_message_size: 2 * MAX_RUN,
             max_send_queue: usize::from(self.max_queue) * 8,
-            fragment_size: self.fragment.map(|f| usize::from(f)),
+            fragment_size: self.fragment.map(usize::from),
             keepalive_interval: self.keepalive_interval_ms.map(ms),
             keepalive_timeout: self.keepalive_timeout_ms.map(ms),
             close_timeout: ms(self.close_timeout_ms),
