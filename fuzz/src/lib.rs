@@ -95,6 +95,9 @@ pub struct WireChecker {
     pub frames: u64,
     /// Payloads of the ping frames written, most recent last (bounded).
     pub pings: VecDeque<([u8; 125], usize)>,
+    /// Pong frames written, and the payload of the last one.
+    pub pongs: u64,
+    pub last_pong: ([u8; 125], usize),
     /// Bytes seen in total.
     pub bytes: u64,
 }
@@ -122,6 +125,8 @@ impl WireChecker {
             close: None,
             frames: 0,
             pings: VecDeque::new(),
+            pongs: 0,
+            last_pong: ([0; 125], 0),
             bytes: 0,
         }
     }
@@ -254,7 +259,11 @@ impl WireChecker {
                 }
                 self.pings.push_back((p, payload.len()));
             }
-            OpCode::Pong => {}
+            OpCode::Pong => {
+                self.pongs += 1;
+                self.last_pong.0[..payload.len()].copy_from_slice(payload);
+                self.last_pong.1 = payload.len();
+            }
             _ => {
                 if header.fin {
                     if self.message == Some(MessageKind::Text) {
@@ -445,6 +454,11 @@ struct Single {
     biggest_send: usize,
     biggest_feed: usize,
     heap_base: usize,
+    /// The latest ping received and not yet answered (§5.5.2; only the
+    /// latest needs an answer, §5.5.3), and the pongs already matched.
+    owed_pong: Option<([u8; 125], usize)>,
+    pongs_matched: u64,
+    pongs_before_poll: u64,
     /// A streamed message being received: its kind, size and UTF-8 state.
     stream: Option<(MessageKind, usize, Utf8Validator)>,
     frame_scratch: Vec<u8>,
@@ -473,6 +487,9 @@ impl Single {
             biggest_send: 0,
             biggest_feed: 0,
             heap_base,
+            owed_pong: None,
+            pongs_matched: 0,
+            pongs_before_poll: 0,
             stream: None,
             frame_scratch,
         }
@@ -584,7 +601,7 @@ impl Single {
                 );
             }
             Err(SendError::QueueFull) => assert!(
-                self.conn.pending_output().len() >= self.config.max_send_queue,
+                self.conn.pending_output().len() > self.config.max_send_queue,
                 "queue full below its limit"
             ),
             Err(SendError::ControlTooLong) => assert!(!valid),
@@ -595,7 +612,11 @@ impl Single {
 
     /// Drains events and checks every invariant after a step.
     fn settle(&mut self) {
-        while let Some(event) = self.conn.poll_event() {
+        loop {
+            self.pongs_before_poll = self.checker.pongs;
+            let Some(event) = self.conn.poll_event() else {
+                break;
+            };
             self.check_output();
             self.on_event(event);
         }
@@ -646,6 +667,21 @@ impl Single {
                 self.checker.push(new);
             }
         }
+        self.match_pongs();
+    }
+
+    fn match_pongs(&mut self) {
+        if self.checker.pongs > self.pongs_matched {
+            self.pongs_matched = self.checker.pongs;
+            let (p, n) = &self.checker.last_pong;
+            if self.owed_pong.is_some_and(|(q, m)| q[..m] == p[..*n]) {
+                self.owed_pong = None;
+            }
+        }
+        // After our close frame no pong is due (and none may follow it).
+        if self.checker.close.is_some() {
+            self.owed_pong = None;
+        }
     }
 
     fn on_event(&mut self, event: Event) {
@@ -674,7 +710,19 @@ impl Single {
                     self.stream = Some((kind, size, utf8));
                 }
             }
-            Event::Ping(p) | Event::Pong(p) => assert!(p.len() <= MAX_CONTROL_PAYLOAD),
+            Event::Ping(p) => {
+                let mut owed = [0u8; 125];
+                owed[..p.len()].copy_from_slice(&p);
+                self.owed_pong = Some((owed, p.len()));
+                // Usually the pong was queued while the ping was read, and
+                // `check_output` has already seen it.
+                let (q, n) = &self.checker.last_pong;
+                if self.checker.pongs > self.pongs_before_poll && q[..*n] == p[..] {
+                    self.owed_pong = None;
+                }
+                self.match_pongs();
+            }
+            Event::Pong(p) => assert!(p.len() <= MAX_CONTROL_PAYLOAD),
             Event::Close { code, reason } => {
                 assert!(!self.close_event);
                 self.close_event = true;
@@ -732,6 +780,11 @@ impl Single {
         }
         if !self.eof && self.checker.close.is_none() {
             assert!(self.checker.at_boundary(), "output ends inside a frame");
+            assert!(
+                self.owed_pong.is_none(),
+                "a ping was never answered: {:02x?}",
+                self.owed_pong.map(|(p, n)| p[..n].to_vec())
+            );
         }
     }
 }

@@ -865,7 +865,9 @@ impl Connection {
     }
 
     fn queue_full(&self) -> bool {
-        self.output.len() - self.out_pos >= self.config.max_send_queue
+        // "More than" the limit, as documented: with a limit of 0 an empty
+        // queue still takes a send and answers a ping.
+        self.output.len() - self.out_pos > self.config.max_send_queue
     }
 
     fn check_can_send(&self) -> Result<(), SendError> {

@@ -101,3 +101,25 @@ fn keepalive_over_a_full_queue_still_detects_a_dead_peer() {
     assert_eq!(drain(&mut conn), [Event::Error(Error::KeepaliveTimeout)]);
     assert_eq!(conn.state(), State::Closed);
 }
+
+/// connection_server, corpus replay after the pong invariant was added: with
+/// `max_send_queue: 0` the queue counted as full even when empty, so a ping
+/// was never answered (the pong stayed deferred for ever) and no message
+/// could be sent. The limit is "more than this many bytes waiting".
+#[test]
+fn zero_send_queue_still_answers_pings_and_sends() {
+    let mut conn = Connection::server(Config {
+        max_send_queue: 0,
+        ..Config::default()
+    });
+    conn.feed(&client_frame(OpCode::Ping, b""));
+    assert!(matches!(drain(&mut conn)[..], [Event::Ping(_)]));
+    assert_eq!(conn.pending_output(), [0x8A, 0x00]);
+    assert_eq!(
+        conn.send_text("x"),
+        Err(ws_proto::connection::SendError::QueueFull)
+    );
+    conn.consume_output(2);
+    conn.send_text("x").unwrap();
+    assert_eq!(conn.pending_output(), [0x81, 0x01, b'x']);
+}
