@@ -16,6 +16,34 @@
 //! - [`echo`]: the echo handler and page of the `ws-server` binary, written
 //!   against the public API only.
 //!
+//! ```no_run
+//! use ws_server::{Message, Server};
+//!
+//! let server = Server::builder()
+//!     .bind("127.0.0.1:0")
+//!     .allowed_origin("https://app.example.com")
+//!     .keep_alive_interval(std::time::Duration::from_secs(30))
+//!     .websocket("/chat", |ws| {
+//!         // One thread per connection: plain blocking code.
+//!         while let Ok(Some(message)) = ws.recv() {
+//!             let reply = match message {
+//!                 Message::Text(text) => format!("you said {text}"),
+//!                 Message::Binary(data) => format!("{} bytes", data.len()),
+//!             };
+//!             if ws.send_text(&reply).is_err() {
+//!                 break;
+//!             }
+//!         }
+//!     })
+//!     .http("/", |_request| ws_server::HttpResponse::html("<p>hello</p>"))
+//!     .build()?;
+//! println!("listening on {}", server.local_addr());
+//! let handle = server.handle(); // handle.shutdown() from any thread
+//! server.run()?; // or server.spawn()? for a background thread
+//! # drop(handle);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! Every protocol decision (handshake checks, framing, UTF-8, limits,
 //! timers) is `ws_proto`'s; this crate moves bytes and time.
 #![forbid(unsafe_code)]

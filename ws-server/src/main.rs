@@ -140,7 +140,12 @@ fn main() -> ExitCode {
     info!("echo page: http://{addr}/   WebSocket endpoint: ws://{addr}/ws");
     let handle = server.handle();
     if let Err(e) = ctrlc::set_handler(move || {
-        info!("signal received: shutting down");
+        if handle.is_shutting_down() {
+            // A second Ctrl-C: the operator does not want to wait.
+            error!("second signal: exiting without waiting for connections");
+            std::process::exit(130);
+        }
+        info!("signal received: shutting down (again to force)");
         handle.shutdown();
     }) {
         error!("cannot install the signal handler: {e}");
