@@ -459,6 +459,7 @@ struct Single {
     owed_pong: Option<([u8; 125], usize)>,
     pongs_matched: u64,
     pongs_before_poll: u64,
+    close_before_poll: bool,
     /// A streamed message being received: its kind, size and UTF-8 state.
     stream: Option<(MessageKind, usize, Utf8Validator)>,
     frame_scratch: Vec<u8>,
@@ -490,6 +491,7 @@ impl Single {
             owed_pong: None,
             pongs_matched: 0,
             pongs_before_poll: 0,
+            close_before_poll: false,
             stream: None,
             frame_scratch,
         }
@@ -614,6 +616,7 @@ impl Single {
     fn settle(&mut self) {
         loop {
             self.pongs_before_poll = self.checker.pongs;
+            self.close_before_poll = self.checker.close.is_some();
             let Some(event) = self.conn.poll_event() else {
                 break;
             };
@@ -747,6 +750,11 @@ impl Single {
                                 .close
                                 .unwrap_or_else(|| panic!("{e:?} without a close frame"));
                             assert!(code.is_some_and(|c| c.is_valid_on_wire()) || code.is_none());
+                            // A failure that sent the close frame itself
+                            // sends its own code.
+                            if !self.close_before_poll {
+                                assert_eq!(code, Some(e.close_code()), "{e:?}");
+                            }
                         }
                         assert!(e.close_code().is_valid_on_wire(), "{e:?}");
                     }
