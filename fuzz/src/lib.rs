@@ -867,7 +867,13 @@ fn body_bytes(body: &Body) -> (MessageKind, Vec<u8>) {
         Body::Bytes(b) => (MessageKind::Binary, b.to_vec()),
         Body::Text(t) => (MessageKind::Text, t.as_bytes().to_vec()),
         Body::Run { len, seed, text } => {
-            let len = *len as usize % MAX_RUN;
+            // Mostly short messages, so that one input holds many; now and
+            // then one past 64 KiB for the 64-bit length form.
+            let len = if *len >= 0xF000_0000 {
+                *len as usize % MAX_RUN
+            } else {
+                *len as usize % 2048
+            };
             if *text {
                 // Multi-byte characters so that fragments split code points.
                 const CHARS: [&str; 5] = ["a", "é", "€", "😀", "z"];
