@@ -106,11 +106,19 @@ pub fn exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
     read_to_close(&mut stream)
 }
 
-/// Reads until EOF (or a reset, which also ends the connection).
+/// Reads until EOF (or a reset, which also ends the connection), failing
+/// if the server has not closed within [`GENEROUS`] (a server that keeps
+/// sending, pings for instance, would otherwise keep the test waiting).
 pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let start = Instant::now();
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
+        assert!(
+            start.elapsed() < GENEROUS,
+            "not closed within {GENEROUS:?}; got {} bytes",
+            out.len()
+        );
         match stream.read(&mut buf) {
             Ok(0) => return out,
             Ok(n) => out.extend_from_slice(&buf[..n]),
