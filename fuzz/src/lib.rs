@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use ws_proto::close::{parse_close_payload, truncate_reason, CloseCode};
-use ws_proto::connection::{
-    Config, Connection, Error, Event, Message, MessageKind, SendError, State,
-};
+use ws_proto::connection::{Config, Connection, Error, Event, MessageKind, SendError, State};
 use ws_proto::frame::{FrameHeader, FrameRules, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use ws_proto::mask::apply_mask;
 use ws_proto::utf8::Utf8Validator;
@@ -1157,11 +1155,6 @@ fn expect_message(from: &mut Side, kind: MessageKind, bytes: &[u8]) {
         b.len(),
         bytes.len()
     );
-}
-
-/// Message equality for the regression tests.
-pub fn message_bytes(m: &Message) -> &[u8] {
-    m.as_bytes()
 }
 
 // ----- handshake helpers -------------------------------------------------------
