@@ -931,7 +931,10 @@ fn log_close(who: &str, path: &str, ws: &WebSocket<TcpStream>) {
     };
     let how = match ws.failure() {
         Some(e) => format!("failed ({e})"),
-        None if ws.peer_close().is_none() => "dropped".into(),
+        None if ws.peer_close().is_none() => match ws.transport_error() {
+            Some(e) => format!("dropped ({e})"),
+            None => "dropped".into(),
+        },
         None => "closed".into(),
     };
     info!(

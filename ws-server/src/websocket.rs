@@ -182,6 +182,8 @@ pub struct WebSocket<S> {
     failure: Option<connection::Error>,
     /// The transport is done with: closed cleanly, failed or abandoned.
     finished: bool,
+    /// Why the transport was abandoned, for logs.
+    transport_error: Option<String>,
 }
 
 impl<S> fmt::Debug for WebSocket<S> {
@@ -222,6 +224,7 @@ impl<S: Transport> WebSocket<S> {
             local_close: None,
             failure: None,
             finished: false,
+            transport_error: None,
         }
     }
 
@@ -285,6 +288,12 @@ impl<S: Transport> WebSocket<S> {
     /// Why the connection failed, if it did.
     pub fn failure(&self) -> Option<connection::Error> {
         self.failure
+    }
+
+    /// Why the transport was abandoned (an I/O error or a write timeout),
+    /// if it was.
+    pub fn transport_error(&self) -> Option<&str> {
+        self.transport_error.as_deref()
     }
 
     /// The underlying stream.
@@ -470,6 +479,7 @@ impl<S: Transport> WebSocket<S> {
     }
 
     fn io_failed(&mut self, e: io::Error) -> Error {
+        self.transport_error = Some(e.to_string());
         self.finish();
         Error::Io(e)
     }
@@ -497,6 +507,7 @@ impl<S: Transport> WebSocket<S> {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
+                        self.transport_error = Some("write timed out".into());
                         self.finish();
                         return Err(Error::WriteTimeout);
                     }
