@@ -28,10 +28,8 @@ fn main() {
                 return;
             };
             while let Ok(msg) = ws.read() {
-                if msg.is_text() || msg.is_binary() {
-                    if ws.send(msg).is_err() {
-                        break;
-                    }
+                if (msg.is_text() || msg.is_binary()) && ws.send(msg).is_err() {
+                    break;
                 }
             }
         });
