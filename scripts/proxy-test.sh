@@ -11,7 +11,7 @@
 #      4 x 20 text messages of 70000 bytes (16-bit and 64-bit frame lengths),
 #      every echo compared byte for byte;
 #   3. the server logged each of those 8 WebSockets closed cleanly with 1000
-#      and the exact message and byte counts, and nginx logged 8 upgrades (101);
+#      after the expected number of messages, and nginx logged 8 upgrades (101);
 #   4. the server exits 0 on SIGTERM.
 # Stops everything it started; exits non-zero with a message on any failure.
 #
