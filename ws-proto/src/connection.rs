@@ -423,6 +423,10 @@ pub struct Connection {
     deferred_pong: Option<Bytes>,
     events: VecDeque<Event>,
     close_sent: bool,
+    /// The code of the close frame we sent (1005 for an empty one).
+    sent_close_code: Option<CloseCode>,
+    /// The code of the peer's close frame (1005 for an empty one).
+    received_close_code: Option<CloseCode>,
     close_received: bool,
     /// Failed or timed out: closed without (or without waiting for) the
     /// peer's close frame.
@@ -484,6 +488,8 @@ impl Connection {
             deferred_pong: None,
             events: VecDeque::new(),
             close_sent: false,
+            sent_close_code: None,
+            received_close_code: None,
             close_received: false,
             aborted: false,
             mask_rng: MaskRng::new(seed),
@@ -545,6 +551,39 @@ impl Connection {
     /// ```
     pub fn should_close_transport(&self) -> bool {
         self.state() == State::Closed && self.pending_output().is_empty()
+    }
+
+    /// The code of the close frame this side sent, if any: the caller's
+    /// [`close`](Self::close), the echo of the peer's code, or the code of a
+    /// failure. 1005 stands for a close frame without a code.
+    ///
+    /// ```
+    /// # use ws_proto::connection::{Config, Connection};
+    /// # use ws_proto::close::CloseCode;
+    /// let mut conn = Connection::server(Config::default());
+    /// assert_eq!(conn.sent_close_code(), None);
+    /// conn.feed(&[0x81, 0x00]); // unmasked: a protocol error
+    /// while conn.poll_event().is_some() {}
+    /// assert_eq!(conn.sent_close_code(), Some(CloseCode::PROTOCOL_ERROR));
+    /// ```
+    pub fn sent_close_code(&self) -> Option<CloseCode> {
+        self.sent_close_code
+    }
+
+    /// The code of the peer's close frame, if one arrived (1005 for a close
+    /// frame without a code).
+    ///
+    /// ```
+    /// # use ws_proto::connection::{Config, Connection};
+    /// # use ws_proto::close::CloseCode;
+    /// let mut conn = Connection::server(Config::default());
+    /// conn.feed(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe9]); // masked close 1001
+    /// while conn.poll_event().is_some() {}
+    /// assert_eq!(conn.received_close_code(), Some(CloseCode::GOING_AWAY));
+    /// assert_eq!(conn.sent_close_code(), Some(CloseCode::GOING_AWAY), "echoed");
+    /// ```
+    pub fn received_close_code(&self) -> Option<CloseCode> {
+        self.received_close_code
     }
 
     // ----- input ---------------------------------------------------------
@@ -794,6 +833,7 @@ impl Connection {
                         None => (CloseCode::NO_STATUS_RECEIVED, String::new()),
                     };
                 self.close_received = true;
+                self.received_close_code = Some(code);
                 if !self.close_sent {
                     // Echo the code (§5.5.1); an empty close is answered empty.
                     let echo = (code != CloseCode::NO_STATUS_RECEIVED).then_some(code);
@@ -1003,6 +1043,7 @@ impl Connection {
         };
         self.write_frame(OpCode::Close, true, &payload[..len]);
         self.close_sent = true;
+        self.sent_close_code = Some(code.unwrap_or(CloseCode::NO_STATUS_RECEIVED));
         self.deferred_pong = None;
         if !self.close_received {
             self.arm_close_timer();
