@@ -423,10 +423,10 @@ pub struct Connection {
     deferred_pong: Option<Bytes>,
     events: VecDeque<Event>,
     close_sent: bool,
-    /// The code of the close frame we sent (1005 for an empty one).
-    sent_close_code: Option<CloseCode>,
-    /// The code of the peer's close frame (1005 for an empty one).
-    received_close_code: Option<CloseCode>,
+    /// The close frame we sent (code 1005 for an empty one) and its reason.
+    sent_close: Option<(CloseCode, String)>,
+    /// The peer's close frame (code 1005 for an empty one) and its reason.
+    received_close: Option<(CloseCode, String)>,
     close_received: bool,
     /// Failed or timed out: closed without (or without waiting for) the
     /// peer's close frame.
@@ -488,8 +488,8 @@ impl Connection {
             deferred_pong: None,
             events: VecDeque::new(),
             close_sent: false,
-            sent_close_code: None,
-            received_close_code: None,
+            sent_close: None,
+            received_close: None,
             close_received: false,
             aborted: false,
             mask_rng: MaskRng::new(seed),
@@ -553,25 +553,28 @@ impl Connection {
         self.state() == State::Closed && self.pending_output().is_empty()
     }
 
-    /// The code of the close frame this side sent, if any: the caller's
-    /// [`close`](Self::close), the echo of the peer's code, or the code of a
-    /// failure. 1005 stands for a close frame without a code.
+    /// The close frame this side sent, if any, as code and reason: the
+    /// caller's [`close`](Self::close) (reason as cut to fit), the echo of
+    /// the peer's code, or a failure's code and description. Code 1005
+    /// stands for a close frame without a code.
     ///
     /// ```
     /// # use ws_proto::connection::{Config, Connection};
     /// # use ws_proto::close::CloseCode;
     /// let mut conn = Connection::server(Config::default());
-    /// assert_eq!(conn.sent_close_code(), None);
+    /// assert_eq!(conn.sent_close(), None);
     /// conn.feed(&[0x81, 0x00]); // unmasked: a protocol error
     /// while conn.poll_event().is_some() {}
-    /// assert_eq!(conn.sent_close_code(), Some(CloseCode::PROTOCOL_ERROR));
+    /// let (code, reason) = conn.sent_close().unwrap();
+    /// assert_eq!(code, CloseCode::PROTOCOL_ERROR);
+    /// assert_eq!(reason, "unmasked frame from a client");
     /// ```
-    pub fn sent_close_code(&self) -> Option<CloseCode> {
-        self.sent_close_code
+    pub fn sent_close(&self) -> Option<(CloseCode, &str)> {
+        self.sent_close.as_ref().map(|(c, r)| (*c, r.as_str()))
     }
 
-    /// The code of the peer's close frame, if one arrived (1005 for a close
-    /// frame without a code).
+    /// The peer's close frame, if one arrived, as code and reason (code 1005
+    /// for a close frame without a code).
     ///
     /// ```
     /// # use ws_proto::connection::{Config, Connection};
@@ -579,11 +582,11 @@ impl Connection {
     /// let mut conn = Connection::server(Config::default());
     /// conn.feed(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe9]); // masked close 1001
     /// while conn.poll_event().is_some() {}
-    /// assert_eq!(conn.received_close_code(), Some(CloseCode::GOING_AWAY));
-    /// assert_eq!(conn.sent_close_code(), Some(CloseCode::GOING_AWAY), "echoed");
+    /// assert_eq!(conn.received_close(), Some((CloseCode::GOING_AWAY, "")));
+    /// assert_eq!(conn.sent_close(), Some((CloseCode::GOING_AWAY, "")), "echoed");
     /// ```
-    pub fn received_close_code(&self) -> Option<CloseCode> {
-        self.received_close_code
+    pub fn received_close(&self) -> Option<(CloseCode, &str)> {
+        self.received_close.as_ref().map(|(c, r)| (*c, r.as_str()))
     }
 
     // ----- input ---------------------------------------------------------
@@ -833,7 +836,7 @@ impl Connection {
                         None => (CloseCode::NO_STATUS_RECEIVED, String::new()),
                     };
                 self.close_received = true;
-                self.received_close_code = Some(code);
+                self.received_close = Some((code, reason.clone()));
                 if !self.close_sent {
                     // Echo the code (§5.5.1); an empty close is answered empty.
                     let echo = (code != CloseCode::NO_STATUS_RECEIVED).then_some(code);
@@ -1043,7 +1046,10 @@ impl Connection {
         };
         self.write_frame(OpCode::Close, true, &payload[..len]);
         self.close_sent = true;
-        self.sent_close_code = Some(code.unwrap_or(CloseCode::NO_STATUS_RECEIVED));
+        self.sent_close = Some(match code {
+            Some(code) => (code, String::from(close::truncate_reason(reason))),
+            None => (CloseCode::NO_STATUS_RECEIVED, String::new()),
+        });
         self.deferred_pong = None;
         if !self.close_received {
             self.arm_close_timer();

@@ -177,8 +177,6 @@ pub struct WebSocket<S> {
     going_away: bool,
     info: RequestInfo,
     stats: Stats,
-    peer_close: Option<(CloseCode, String)>,
-    local_close: Option<(CloseCode, String)>,
     failure: Option<connection::Error>,
     /// The transport is done with: closed cleanly, failed or abandoned.
     finished: bool,
@@ -220,8 +218,6 @@ impl<S: Transport> WebSocket<S> {
                 bytes_received: leftover.len() as u64,
                 ..Stats::default()
             },
-            peer_close: None,
-            local_close: None,
             failure: None,
             finished: false,
             transport_error: None,
@@ -276,13 +272,14 @@ impl<S: Transport> WebSocket<S> {
     /// The code and reason of the peer's close frame, once received (1005
     /// with an empty reason if the frame had no code).
     pub fn peer_close(&self) -> Option<(CloseCode, &str)> {
-        self.peer_close.as_ref().map(|(c, r)| (*c, r.as_str()))
+        self.conn.received_close()
     }
 
     /// The code and reason of the close frame we sent, if any (including the
-    /// one sent when the connection failed).
+    /// one sent when the connection failed; 1005 for the empty close that
+    /// answers an empty one).
     pub fn local_close(&self) -> Option<(CloseCode, &str)> {
-        self.local_close.as_ref().map(|(c, r)| (*c, r.as_str()))
+        self.conn.sent_close()
     }
 
     /// Why the connection failed, if it did.
@@ -324,18 +321,13 @@ impl<S: Transport> WebSocket<S> {
                 match event {
                     Event::Message(message) => {
                         self.stats.messages_received += 1;
-                        if self.local_close.is_none() {
+                        if self.conn.sent_close().is_none() {
                             self.flush()?;
                             return Ok(Some(message));
                         }
                     }
-                    Event::Close { code, reason } => {
-                        if self.local_close.is_none() && code != CloseCode::NO_STATUS_RECEIVED {
-                            // ws-proto has queued the reply echoing the code.
-                            self.local_close = Some((code, String::new()));
-                        }
-                        self.peer_close = Some((code, reason));
-                    }
+                    // ws-proto has queued the reply and records both frames.
+                    Event::Close { .. } => {}
                     Event::Error(error) => return Err(self.fail(error)),
                     // This driver never turns on `stream_messages`; pings are
                     // answered and pongs checked by the connection itself.
@@ -432,7 +424,6 @@ impl<S: Transport> WebSocket<S> {
         }
         if self.conn.state() == State::Open {
             self.conn.close(code, reason)?;
-            self.local_close = Some((code, reason.to_owned()));
         }
         self.flush()?;
         while self.recv()?.is_some() {}
@@ -441,7 +432,7 @@ impl<S: Transport> WebSocket<S> {
 
     fn before_send(&mut self) -> Result<(), Error> {
         self.check_shutdown();
-        if self.finished || self.local_close.is_some() {
+        if self.finished || self.conn.sent_close().is_some() {
             return Err(Error::Closed);
         }
         Ok(())
@@ -459,19 +450,15 @@ impl<S: Transport> WebSocket<S> {
         }
         self.going_away = true;
         if !self.finished && self.conn.state() == State::Open {
-            let reason = "server shutting down";
-            if self.conn.close(CloseCode::GOING_AWAY, reason).is_ok() {
-                self.local_close = Some((CloseCode::GOING_AWAY, reason.to_owned()));
-            }
+            // Cannot fail: the connection is open and 1001 is valid.
+            let _ = self
+                .conn
+                .close(CloseCode::GOING_AWAY, "server shutting down");
         }
     }
 
     fn fail(&mut self, error: connection::Error) -> Error {
         self.failure = Some(error);
-        let code = error.close_code();
-        if self.local_close.is_none() && code.is_valid_on_wire() {
-            self.local_close = Some((code, error.to_string()));
-        }
         // Best effort: the close frame explains the failure to the peer.
         let _ = self.flush();
         self.finish();
