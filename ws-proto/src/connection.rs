@@ -105,10 +105,12 @@ pub struct Config {
     /// Outgoing messages are split into frames of at most this many payload
     /// bytes. Default `None`: one frame per message.
     pub fragment_size: Option<usize>,
-    /// Send a ping this often. Default `None` (off).
+    /// Send a ping this often. Default `None` (off); zero also means off.
     pub keepalive_interval: Option<Duration>,
     /// Fail the connection with 1011 if a keep-alive ping is not answered
-    /// within this time. Default `None` (off).
+    /// within this time. Default `None` (off); zero also means off. A pong
+    /// for any keep-alive ping sent since the deadline was armed counts,
+    /// since a peer may answer only the latest of several pings.
     pub keepalive_timeout: Option<Duration>,
     /// After sending a close frame, wait this long for the peer's before
     /// giving up on a clean close. Default 10 s.
@@ -216,7 +218,10 @@ pub enum Event {
         /// This chunk ends the message.
         fin: bool,
     },
-    /// The peer pinged; the pong is already queued.
+    /// The peer pinged. The pong is queued, unless we already sent a close
+    /// frame (then no frame may follow it) or the output queue is over its
+    /// limit (then it is deferred, and a later ping's pong replaces it, as
+    /// §5.5.3 allows).
     Ping(Bytes),
     /// The peer sent a pong.
     Pong(Bytes),
@@ -422,15 +427,18 @@ pub struct Connection {
     /// The latest ping we could not answer because the output was full.
     deferred_pong: Option<Bytes>,
     events: VecDeque<Event>,
-    close_sent: bool,
     /// The close frame we sent (code 1005 for an empty one) and its reason.
     sent_close: Option<(CloseCode, String)>,
     /// The peer's close frame (code 1005 for an empty one) and its reason.
     received_close: Option<(CloseCode, String)>,
-    close_received: bool,
     /// Failed or timed out: closed without (or without waiting for) the
     /// peer's close frame.
     aborted: bool,
+    /// A timer gave up on the peer: the transport may go even with output
+    /// still queued, since a peer that stopped reading would never take it.
+    timed_out: bool,
+    /// The transport reached end-of-file; reported once fed input is used up.
+    eof: bool,
     mask_rng: MaskRng,
     // Timers. `now` is the latest time the caller gave us.
     now: Option<Duration>,
@@ -487,11 +495,11 @@ impl Connection {
             out_pos: 0,
             deferred_pong: None,
             events: VecDeque::new(),
-            close_sent: false,
             sent_close: None,
             received_close: None,
-            close_received: false,
             aborted: false,
+            timed_out: false,
+            eof: false,
             mask_rng: MaskRng::new(seed),
             now: None,
             next_ping: None,
@@ -532,9 +540,9 @@ impl Connection {
     /// assert_eq!(conn.state(), State::Closing);
     /// ```
     pub fn state(&self) -> State {
-        if self.aborted || (self.close_sent && self.close_received) {
+        if self.aborted || (self.close_sent() && self.close_received()) {
             State::Closed
-        } else if self.close_sent || self.close_received {
+        } else if self.close_sent() || self.close_received() {
             State::Closing
         } else {
             State::Open
@@ -544,13 +552,16 @@ impl Connection {
     /// True once the connection is closed and everything queued has been
     /// written: the caller may now close the transport. (A server closes the
     /// TCP connection first, §7.1.1; a client may wait a moment for it.)
+    /// After a keep-alive or close timeout it is true at once: the peer is
+    /// not answering, so queued bytes (such as the 1011 close frame) are
+    /// written only if the transport takes them right away.
     ///
     /// ```
     /// # use ws_proto::connection::{Config, Connection};
     /// assert!(!Connection::server(Config::default()).should_close_transport());
     /// ```
     pub fn should_close_transport(&self) -> bool {
-        self.state() == State::Closed && self.pending_output().is_empty()
+        self.state() == State::Closed && (self.pending_output().is_empty() || self.timed_out)
     }
 
     /// The close frame this side sent, if any, as code and reason: the
@@ -589,6 +600,14 @@ impl Connection {
         self.received_close.as_ref().map(|(c, r)| (*c, r.as_str()))
     }
 
+    fn close_sent(&self) -> bool {
+        self.sent_close.is_some()
+    }
+
+    fn close_received(&self) -> bool {
+        self.received_close.is_some()
+    }
+
     // ----- input ---------------------------------------------------------
 
     /// Hands the connection bytes received from the transport, in chunks of
@@ -607,7 +626,7 @@ impl Connection {
     pub fn feed(&mut self, data: &[u8]) {
         // After the peer's close frame (§5.5.1) or a failure, nothing more is
         // read from the peer.
-        if self.close_received || self.aborted {
+        if self.close_received() || self.aborted || self.eof {
             return;
         }
         if self.in_pos == self.input.len() {
@@ -621,24 +640,31 @@ impl Connection {
         self.input.extend_from_slice(data);
     }
 
-    /// The transport reached end-of-file. If the close handshake had not
-    /// finished, an [`Error::AbnormalClosure`] event follows (code 1006).
+    /// The transport reached end-of-file: nothing more will be fed. Bytes
+    /// already fed are still processed by [`poll_event`](Self::poll_event);
+    /// if they do not finish the close handshake, an
+    /// [`Error::AbnormalClosure`] event (code 1006) follows them.
     ///
     /// ```
-    /// # use ws_proto::connection::{Config, Connection, Error, Event, State};
+    /// # use ws_proto::connection::{Config, Connection, Error, Event, Message, State};
     /// let mut conn = Connection::server(Config::default());
+    /// conn.feed(&[0x82, 0x81, 0, 0, 0, 0, 7]); // a masked binary message
     /// conn.handle_eof();
+    /// assert!(matches!(conn.poll_event(), Some(Event::Message(Message::Binary(_)))));
     /// assert_eq!(conn.poll_event(), Some(Event::Error(Error::AbnormalClosure)));
     /// assert_eq!(conn.state(), State::Closed);
     /// ```
     pub fn handle_eof(&mut self) {
-        if self.state() != State::Closed {
-            self.aborted = true;
-            // Nothing can reach the peer any more.
-            self.output.clear();
-            self.out_pos = 0;
-            self.events.push_back(Event::Error(Error::AbnormalClosure));
-        }
+        self.eof = true;
+    }
+
+    /// End of input with the close handshake unfinished: nothing can reach
+    /// the peer any more.
+    fn abnormal_closure(&mut self) -> Option<Event> {
+        self.aborted = true;
+        self.output.clear();
+        self.out_pos = 0;
+        Some(Event::Error(Error::AbnormalClosure))
     }
 
     /// The next event, processing fed input as far as needed to produce it.
@@ -653,12 +679,15 @@ impl Connection {
             if let Some(event) = self.events.pop_front() {
                 return Some(event);
             }
-            if self.close_received || self.aborted {
+            if self.close_received() || self.aborted {
                 return None;
             }
             match self.step() {
                 Ok(Step::Event(event)) => return Some(event),
                 Ok(Step::Continue) => {}
+                Ok(Step::NeedInput) if self.eof && self.state() != State::Closed => {
+                    return self.abnormal_closure()
+                }
                 Ok(Step::NeedInput) => return None,
                 Err(error) => {
                     self.fail(error);
@@ -816,14 +845,20 @@ impl Connection {
     fn on_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<Step, Error> {
         match opcode {
             OpCode::Ping => {
-                if !self.close_sent {
+                if !self.close_sent() {
                     self.queue_pong(payload.clone());
                 }
                 Ok(Step::Event(Event::Ping(payload)))
             }
             OpCode::Pong => {
-                if let Some((_, id)) = self.pong_deadline {
-                    if payload[..] == id.to_be_bytes() {
+                // A peer may answer only the most recent of several pings
+                // (§5.5.3), so a pong for any keep-alive ping sent since the
+                // deadline was armed proves the peer alive.
+                if let (Some((_, armed_by)), Ok(id)) =
+                    (self.pong_deadline, <[u8; 8]>::try_from(&payload[..]))
+                {
+                    let id = PingId::from_be_bytes(id);
+                    if (armed_by..=self.ping_counter).contains(&id) {
                         self.pong_deadline = None;
                     }
                 }
@@ -835,9 +870,8 @@ impl Connection {
                         Some((code, reason)) => (code, String::from(reason)),
                         None => (CloseCode::NO_STATUS_RECEIVED, String::new()),
                     };
-                self.close_received = true;
                 self.received_close = Some((code, reason.clone()));
-                if !self.close_sent {
+                if !self.close_sent() {
                     // Echo the code (§5.5.1); an empty close is answered empty.
                     let echo = (code != CloseCode::NO_STATUS_RECEIVED).then_some(code);
                     self.write_close(echo, "");
@@ -854,7 +888,7 @@ impl Connection {
     /// Fails the connection (§7.1.7): queue a close frame with the error's
     /// code, report the error and stop reading.
     fn fail(&mut self, error: Error) {
-        if !self.close_sent {
+        if !self.close_sent() {
             let code = error.close_code();
             if code.is_valid_on_wire() {
                 let mut reason = [0u8; 64];
@@ -914,7 +948,7 @@ impl Connection {
     }
 
     fn check_can_send(&self) -> Result<(), SendError> {
-        if self.close_sent || self.aborted {
+        if self.close_sent() || self.aborted {
             Err(SendError::Closed)
         } else if self.queue_full() {
             Err(SendError::QueueFull)
@@ -1028,7 +1062,7 @@ impl Connection {
     /// assert_eq!(conn.pending_output(), b"\x88\x05\x03\xe9bye");
     /// ```
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
-        if self.close_sent || self.aborted {
+        if self.close_sent() || self.aborted {
             return Err(SendError::Closed);
         }
         if !code.is_valid_on_wire() {
@@ -1045,13 +1079,12 @@ impl Connection {
             None => 0,
         };
         self.write_frame(OpCode::Close, true, &payload[..len]);
-        self.close_sent = true;
         self.sent_close = Some(match code {
             Some(code) => (code, String::from(close::truncate_reason(reason))),
             None => (CloseCode::NO_STATUS_RECEIVED, String::new()),
         });
         self.deferred_pong = None;
-        if !self.close_received {
+        if !self.close_received() {
             self.arm_close_timer();
         }
     }
@@ -1059,7 +1092,7 @@ impl Connection {
     fn queue_pong(&mut self, payload: Bytes) {
         // After a failure or EOF nothing more may be written (a pong
         // deferred before `handle_eof` would otherwise appear after it).
-        if self.close_sent || self.aborted {
+        if self.close_sent() || self.aborted {
             return;
         }
         if self.queue_full() {
@@ -1105,12 +1138,12 @@ impl Connection {
             return None;
         }
         let pending_arm = (self.close_timer_pending
-            || (self.now.is_none() && self.config.keepalive_interval.is_some()))
+            || (self.now.is_none() && self.keepalive_interval().is_some()))
         .then(|| self.now.unwrap_or(Duration::ZERO));
         [
             pending_arm,
             self.close_deadline,
-            if self.close_sent || self.close_received {
+            if self.close_sent() || self.close_received() {
                 None
             } else {
                 self.next_ping
@@ -1150,10 +1183,7 @@ impl Connection {
             return;
         }
         if first {
-            self.next_ping = self
-                .config
-                .keepalive_interval
-                .map(|i| now.saturating_add(i));
+            self.next_ping = self.keepalive_interval().map(|i| now.saturating_add(i));
         }
         if self.close_timer_pending {
             self.close_timer_pending = false;
@@ -1162,31 +1192,33 @@ impl Connection {
         if self.close_deadline.is_some_and(|t| now >= t) {
             self.close_deadline = None;
             self.aborted = true;
+            self.timed_out = true;
             self.events.push_back(Event::Error(Error::CloseTimeout));
             return;
         }
         if self.pong_deadline.is_some_and(|(t, _)| now >= t) {
             self.pong_deadline = None;
             self.fail(Error::KeepaliveTimeout);
+            self.timed_out = true;
             return;
         }
-        if self.close_sent || self.close_received {
+        if self.close_sent() || self.close_received() {
             return;
         }
-        if let (Some(at), Some(interval)) = (self.next_ping, self.config.keepalive_interval) {
+        if let (Some(at), Some(interval)) = (self.next_ping, self.keepalive_interval()) {
             if now >= at {
                 // A keep-alive ping may go over the queue limit only when it
                 // arms the pong deadline, which is what detects a peer that
                 // stopped reading. Without that, pings piling up behind a
                 // full queue would grow memory without bound.
                 let arms_deadline =
-                    self.pong_deadline.is_none() && self.config.keepalive_timeout.is_some();
+                    self.pong_deadline.is_none() && self.keepalive_timeout().is_some();
                 if arms_deadline || !self.queue_full() {
                     self.ping_counter += 1;
                     let id = self.ping_counter;
                     self.write_frame(OpCode::Ping, true, &id.to_be_bytes());
                     if self.pong_deadline.is_none() {
-                        if let Some(timeout) = self.config.keepalive_timeout {
+                        if let Some(timeout) = self.keepalive_timeout() {
                             self.pong_deadline = Some((now.saturating_add(timeout), id));
                         }
                     }
@@ -1194,6 +1226,16 @@ impl Connection {
                 self.next_ping = Some(now.saturating_add(interval));
             }
         }
+    }
+
+    /// A zero interval or timeout means "off": taken literally it would ask
+    /// to be woken in a busy loop.
+    fn keepalive_interval(&self) -> Option<Duration> {
+        self.config.keepalive_interval.filter(|d| !d.is_zero())
+    }
+
+    fn keepalive_timeout(&self) -> Option<Duration> {
+        self.config.keepalive_timeout.filter(|d| !d.is_zero())
     }
 
     fn arm_close_timer(&mut self) {

@@ -205,11 +205,16 @@ impl core::error::Error for FrameError {}
 /// The connection-dependent rules for [`FrameHeader::check`].
 ///
 /// ```
-/// use ws_proto::frame::FrameRules;
+/// use ws_proto::frame::{FrameHeader, FrameRules, OpCode};
 /// use ws_proto::Role;
 ///
 /// let rules = FrameRules { role: Role::Server, allowed_rsv: 0, max_payload: 1 << 20 };
-/// # let _ = rules;
+/// // A masked 10-byte text frame from a client passes; 2 MiB does not.
+/// let mut header = FrameHeader::new(OpCode::Text, true, 10);
+/// header.mask = Some([1, 2, 3, 4]);
+/// assert_eq!(header.check(&rules), Ok(()));
+/// header.payload_len = 2 << 20;
+/// assert!(header.check(&rules).is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameRules {

@@ -432,7 +432,9 @@ impl<S: Transport> WebSocket<S> {
 
     fn before_send(&mut self) -> Result<(), Error> {
         self.check_shutdown();
-        if self.finished || self.conn.sent_close().is_some() {
+        // After our close frame ws-proto itself refuses data (§5.5.1);
+        // `finished` covers what it cannot know: the transport is gone.
+        if self.finished {
             return Err(Error::Closed);
         }
         Ok(())

@@ -652,3 +652,116 @@ mod props {
         }
     }
 }
+
+// Regressions from the review of the first version of this module.
+
+#[test]
+fn pong_for_the_latest_keepalive_ping_clears_the_deadline() {
+    // With the timeout longer than the interval, several pings are
+    // outstanding; a peer may answer only the latest (§5.5.3), as this very
+    // connection does when its queue is full.
+    let config = Config {
+        keepalive_interval: Some(Duration::from_secs(10)),
+        keepalive_timeout: Some(Duration::from_secs(30)),
+        ..Config::default()
+    };
+    let mut s = Connection::server(config);
+    s.handle_timeout(Duration::ZERO);
+    s.handle_timeout(Duration::from_secs(10));
+    s.handle_timeout(Duration::from_secs(20));
+    let pings = decode_frames(s.pending_output(), Role::Server);
+    assert_eq!(pings.len(), 2);
+    s.feed(&frame(0xA, true, &pings[1].2, KEY));
+    events(&mut s);
+    s.handle_timeout(Duration::from_secs(40));
+    assert_eq!(events(&mut s), vec![]);
+    assert_eq!(s.state(), State::Open);
+    // A pong naming a ping that was never sent does not count.
+    let mut s = Connection::server(Config {
+        keepalive_interval: Some(Duration::from_secs(10)),
+        keepalive_timeout: Some(Duration::from_secs(30)),
+        ..Config::default()
+    });
+    s.handle_timeout(Duration::ZERO);
+    s.handle_timeout(Duration::from_secs(10));
+    s.feed(&frame(0xA, true, &99u64.to_be_bytes(), KEY));
+    events(&mut s);
+    s.handle_timeout(Duration::from_secs(40));
+    assert_eq!(events(&mut s), vec![Event::Error(Error::KeepaliveTimeout)]);
+}
+
+#[test]
+fn eof_after_feed_still_delivers_what_was_fed() {
+    let mut s = server();
+    let mut wire = frame(1, true, b"hi", KEY);
+    wire.extend(frame(8, true, &1000u16.to_be_bytes(), KEY));
+    s.feed(&wire);
+    s.handle_eof();
+    assert_eq!(
+        events(&mut s),
+        vec![
+            Event::Message(Message::Text("hi".into())),
+            Event::Close {
+                code: CloseCode::NORMAL,
+                reason: String::new()
+            },
+        ],
+        "a clean close before EOF is not abnormal"
+    );
+    // Half a frame before EOF: the whole messages come first, then 1006.
+    let mut s = server();
+    let mut wire = frame(2, true, b"ok", KEY);
+    wire.extend_from_slice(&frame(2, true, b"cut short", KEY)[..5]);
+    s.feed(&wire);
+    s.handle_eof();
+    s.feed(&frame(1, true, b"after eof", KEY));
+    assert_eq!(
+        events(&mut s),
+        vec![
+            Event::Message(Message::Binary(Bytes::from_static(b"ok"))),
+            Event::Error(Error::AbnormalClosure)
+        ]
+    );
+    assert!(s.should_close_transport());
+}
+
+#[test]
+fn timeouts_release_the_transport_even_with_unread_output() {
+    // A peer that stopped reading never drains our queue; after the close
+    // timeout the transport may go anyway.
+    let mut s = server();
+    s.handle_timeout(Duration::ZERO);
+    s.send_binary(&[0; 1000]).unwrap();
+    s.close(CloseCode::NORMAL, "").unwrap();
+    s.handle_timeout(Duration::from_secs(10));
+    assert_eq!(events(&mut s), vec![Event::Error(Error::CloseTimeout)]);
+    assert!(!s.pending_output().is_empty());
+    assert!(s.should_close_transport());
+    // Likewise after a keep-alive timeout: the 1011 close is queued, best effort.
+    let mut s = Connection::server(Config {
+        keepalive_interval: Some(Duration::from_secs(1)),
+        keepalive_timeout: Some(Duration::from_secs(1)),
+        ..Config::default()
+    });
+    s.handle_timeout(Duration::ZERO);
+    s.handle_timeout(Duration::from_secs(1));
+    s.handle_timeout(Duration::from_secs(2));
+    assert_failed_with(&mut s, Error::KeepaliveTimeout);
+    assert!(s.should_close_transport());
+}
+
+#[test]
+fn zero_keepalive_durations_mean_off() {
+    let mut s = Connection::server(Config {
+        keepalive_interval: Some(Duration::ZERO),
+        keepalive_timeout: Some(Duration::ZERO),
+        ..Config::default()
+    });
+    s.handle_timeout(Duration::from_secs(1));
+    assert_eq!(s.poll_timeout(), None, "no busy wake-ups");
+    for _ in 0..100 {
+        s.handle_timeout(Duration::from_secs(1));
+    }
+    assert!(s.pending_output().is_empty(), "no pings");
+    assert_eq!(s.state(), State::Open);
+}
