@@ -573,11 +573,19 @@ impl Single {
             Op::Eof => {
                 self.conn.handle_eof();
                 self.eof = true;
-                // The transport is gone: what was queued will never be
-                // written, and the checker's view of the stream ends.
+                // Input fed before EOF is still processed (a close frame in
+                // it is answered); once every event is drained the
+                // connection is closed, cleanly or with 1006.
+                self.settle();
+                assert_eq!(
+                    self.conn.state(),
+                    State::Closed,
+                    "open after EOF once every event was drained"
+                );
+                // From here on nothing more may be queued, and the
+                // checker's view of the stream ends.
                 self.seen = self.conn.pending_output().len();
                 self.pending_at_eof = Some(self.seen);
-                self.settle();
             }
         }
     }
