@@ -629,14 +629,7 @@ impl Connection {
         if self.close_received() || self.aborted || self.eof {
             return;
         }
-        if self.in_pos == self.input.len() {
-            self.input.clear();
-            self.in_pos = 0;
-        } else if self.in_pos > 4096 && self.in_pos * 2 > self.input.len() {
-            // Compact once the consumed prefix dominates: amortized linear.
-            self.input.drain(..self.in_pos);
-            self.in_pos = 0;
-        }
+        release_consumed(&mut self.input, &mut self.in_pos);
         self.input.extend_from_slice(data);
     }
 
@@ -926,16 +919,7 @@ impl Connection {
     /// ```
     pub fn consume_output(&mut self, n: usize) {
         self.out_pos = (self.out_pos + n).min(self.output.len());
-        if self.out_pos == self.output.len() {
-            self.output.clear();
-            self.out_pos = 0;
-        } else if self.out_pos > 4096 && self.out_pos * 2 > self.output.len() {
-            // A transport that never drains the queue completely (partial
-            // writes while sends keep coming) must not keep every written
-            // byte alive: compact, amortized linear as in `feed`.
-            self.output.drain(..self.out_pos);
-            self.out_pos = 0;
-        }
+        release_consumed(&mut self.output, &mut self.out_pos);
         if let Some(pong) = self.deferred_pong.take() {
             self.queue_pong(pong);
         }
@@ -1243,6 +1227,21 @@ impl Connection {
             Some(now) => self.close_deadline = Some(now.saturating_add(self.config.close_timeout)),
             None => self.close_timer_pending = true,
         }
+    }
+}
+
+/// Releases the consumed prefix `buf[..*pos]` of the input or output
+/// buffer: all of it once nothing is pending, or by compacting once it
+/// dominates. A buffer that is never fully drained (a peer that keeps sending,
+/// a transport that only ever writes part of the queue) then stays bounded by
+/// what is pending, at amortized linear cost.
+fn release_consumed(buf: &mut Vec<u8>, pos: &mut usize) {
+    if *pos == buf.len() {
+        buf.clear();
+        *pos = 0;
+    } else if *pos > 4096 && *pos * 2 > buf.len() {
+        buf.drain(..*pos);
+        *pos = 0;
     }
 }
 
