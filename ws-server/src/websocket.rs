@@ -383,24 +383,26 @@ impl<S: Transport> WebSocket<S> {
 
     /// Sends a text message.
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.before_send()?;
-        self.conn.send_text(text)?;
-        self.stats.messages_sent += 1;
-        self.flush()
+        self.send_message(|conn| conn.send_text(text))
     }
 
     /// Sends a binary message.
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.before_send()?;
-        self.conn.send_binary(data)?;
-        self.stats.messages_sent += 1;
-        self.flush()
+        self.send_message(|conn| conn.send_binary(data))
     }
 
     /// Sends a message of either kind.
     pub fn send(&mut self, message: &Message) -> Result<(), Error> {
+        self.send_message(|conn| conn.send(message))
+    }
+
+    /// Queues one data message with `queue`, counts it and writes it out.
+    fn send_message(
+        &mut self,
+        queue: impl FnOnce(&mut Connection) -> Result<(), SendError>,
+    ) -> Result<(), Error> {
         self.before_send()?;
-        self.conn.send(message)?;
+        queue(&mut self.conn)?;
         self.stats.messages_sent += 1;
         self.flush()
     }
