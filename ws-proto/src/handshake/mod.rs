@@ -63,6 +63,8 @@
 //! ```
 
 mod client;
+#[cfg(feature = "alloc")]
+pub mod policy;
 mod server;
 
 use core::fmt;
