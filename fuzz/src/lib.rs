@@ -285,8 +285,8 @@ pub struct FuzzConfig {
     max_message: u16,
     max_queue: u16,
     fragment: Option<u16>,
-    keepalive_interval_ms: Option<u16>,
-    keepalive_timeout_ms: Option<u16>,
+    keep_alive_interval_ms: Option<u16>,
+    keep_alive_timeout_ms: Option<u16>,
     close_timeout_ms: u16,
     stream: bool,
 }
@@ -299,22 +299,22 @@ impl FuzzConfig {
             // An empty input gets a plain configuration that accepts the RFC
             // examples, so that raw seed streams exercise the normal paths.
             None => Config {
-                max_frame_payload: 1024,
+                max_frame_size: 1024,
                 max_message_size: 4096,
                 max_send_queue: 2048,
                 fragment_size: None,
-                keepalive_interval: None,
-                keepalive_timeout: None,
+                keep_alive_interval: None,
+                keep_alive_timeout: None,
                 close_timeout: Duration::from_secs(1),
                 stream_messages: false,
             },
             Some(c) => Config {
-                max_frame_payload: usize::from(c.max_frame % 2048),
+                max_frame_size: usize::from(c.max_frame % 2048),
                 max_message_size: usize::from(c.max_message % 4096),
                 max_send_queue: usize::from(c.max_queue % 4096),
                 fragment_size: c.fragment.map(|f| usize::from(f % 1024)),
-                keepalive_interval: c.keepalive_interval_ms.map(ms),
-                keepalive_timeout: c.keepalive_timeout_ms.map(ms),
+                keep_alive_interval: c.keep_alive_interval_ms.map(ms),
+                keep_alive_timeout: c.keep_alive_timeout_ms.map(ms),
                 close_timeout: ms(c.close_timeout_ms),
                 stream_messages: c.stream,
             },
@@ -470,7 +470,7 @@ impl Single {
         let heap_base = live_bytes();
         let conn = match role {
             Role::Server => Connection::server(config.clone()),
-            Role::Client => Connection::client(config.clone(), [7; 16]),
+            Role::Client => Connection::client(config.clone(), [7; 32]),
         };
         Single {
             conn,
@@ -843,8 +843,8 @@ pub enum PairOp<'a> {
 pub struct PairSide {
     fragment: Option<u16>,
     max_queue: u16,
-    keepalive_interval_ms: Option<u16>,
-    keepalive_timeout_ms: Option<u16>,
+    keep_alive_interval_ms: Option<u16>,
+    keep_alive_timeout_ms: Option<u16>,
     close_timeout_ms: u16,
     stream: bool,
 }
@@ -856,12 +856,12 @@ impl PairSide {
     fn config(&self) -> Config {
         let ms = |v: u16| Duration::from_millis(u64::from(v));
         Config {
-            max_frame_payload: 2 * MAX_RUN,
+            max_frame_size: 2 * MAX_RUN,
             max_message_size: 2 * MAX_RUN,
             max_send_queue: usize::from(self.max_queue) * 8,
             fragment_size: self.fragment.map(usize::from),
-            keepalive_interval: self.keepalive_interval_ms.map(ms),
-            keepalive_timeout: self.keepalive_timeout_ms.map(ms),
+            keep_alive_interval: self.keep_alive_interval_ms.map(ms),
+            keep_alive_timeout: self.keep_alive_timeout_ms.map(ms),
             close_timeout: ms(self.close_timeout_ms),
             stream_messages: self.stream,
         }
@@ -924,7 +924,7 @@ impl Side {
             sent: VecDeque::new(),
             pings: VecDeque::new(),
             closed_with: None,
-            keepalive: config.keepalive_interval.is_some(),
+            keepalive: config.keep_alive_interval.is_some(),
             partial: None,
             errors: Vec::new(),
             close_event: None,
@@ -1140,7 +1140,7 @@ fn drain(to: &mut Side, from: &mut Side) {
             }
             Event::Error(e) => {
                 assert!(
-                    matches!(e, Error::KeepaliveTimeout | Error::CloseTimeout),
+                    matches!(e, Error::KeepAliveTimeout | Error::CloseTimeout),
                     "two correct peers failed with {e:?}"
                 );
                 to.errors.push(e);

@@ -55,10 +55,10 @@ fn keepalive_pings_do_not_pile_up_behind_a_full_queue() {
     let mut conn = Connection::client(
         Config {
             max_send_queue: 8,
-            keepalive_interval: Some(Duration::from_millis(1)),
+            keep_alive_interval: Some(Duration::from_millis(1)),
             ..Config::default()
         },
-        [9; 16],
+        [9; 32],
     );
     conn.handle_timeout(Duration::ZERO);
     conn.send_binary(&[0; 32]).unwrap();
@@ -82,11 +82,11 @@ fn keepalive_over_a_full_queue_still_detects_a_dead_peer() {
     let mut conn = Connection::client(
         Config {
             max_send_queue: 8,
-            keepalive_interval: Some(Duration::from_millis(10)),
-            keepalive_timeout: Some(Duration::from_millis(100)),
+            keep_alive_interval: Some(Duration::from_millis(10)),
+            keep_alive_timeout: Some(Duration::from_millis(100)),
             ..Config::default()
         },
-        [9; 16],
+        [9; 32],
     );
     conn.handle_timeout(Duration::ZERO);
     conn.send_binary(&[0; 32]).unwrap();
@@ -98,7 +98,7 @@ fn keepalive_over_a_full_queue_still_detects_a_dead_peer() {
     assert_eq!(conn.pending_output().len(), queued + 14);
     assert_eq!(drain(&mut conn), []);
     conn.handle_timeout(Duration::from_millis(110));
-    assert_eq!(drain(&mut conn), [Event::Error(Error::KeepaliveTimeout)]);
+    assert_eq!(drain(&mut conn), [Event::Error(Error::KeepAliveTimeout)]);
     assert_eq!(conn.state(), State::Closed);
 }
 

@@ -12,7 +12,6 @@
 //! `scripts/autobahn.sh client` starts the fuzzing server and runs this.
 
 use std::env;
-use std::fs::File;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::process::ExitCode;
@@ -101,7 +100,7 @@ fn session(addr: &str, path: &str, mode: Mode) -> io::Result<Vec<Message>> {
     let config = Config {
         // Autobahn's largest messages are exactly 16 MiB (cases 9.1.6, 9.2.6).
         max_message_size: 16 << 20,
-        max_frame_payload: 16 << 20,
+        max_frame_size: 16 << 20,
         // An echo client queues one whole message (up to 16 MiB) at a time
         // and writes it out before reading further.
         max_send_queue: 32 << 20,
@@ -241,36 +240,13 @@ fn linger(stream: &mut TcpStream) {
     let _ = stream.shutdown(Shutdown::Both);
 }
 
-/// 16 bytes for the handshake nonce and 16 to seed the masking keys.
-///
-/// Read from `/dev/urandom` where it exists. Otherwise they come from std's
-/// per-process hash keys mixed with the time: not a CSPRNG, which is
-/// acceptable for a conformance-test client talking to a local test server,
-/// and never for a client on a real network (§10.3).
-fn random_seeds() -> ([u8; 16], [u8; 16]) {
-    let mut bytes = [0u8; 32];
-    if File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .is_err()
-    {
-        use std::collections::hash_map::RandomState;
-        use std::hash::{BuildHasher, Hasher};
-        let state = RandomState::new();
-        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-            let mut h = state.build_hasher();
-            h.write_usize(i);
-            h.write_u128(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos()),
-            );
-            chunk.copy_from_slice(&h.finish().to_le_bytes());
-        }
-    }
+/// The handshake nonce and the masking seed, from the operating system's
+/// CSPRNG (§10.3: keys must be unpredictable).
+fn random_seeds() -> ([u8; 16], [u8; 32]) {
     let mut nonce = [0u8; 16];
-    let mut seed = [0u8; 16];
-    nonce.copy_from_slice(&bytes[..16]);
-    seed.copy_from_slice(&bytes[16..]);
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut nonce).expect("the OS random source failed");
+    getrandom::fill(&mut seed).expect("the OS random source failed");
     (nonce, seed)
 }
 

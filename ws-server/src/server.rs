@@ -106,11 +106,11 @@ impl Options {
     /// The `ws_proto` connection settings these options imply.
     pub fn connection_config(&self) -> Config {
         Config {
-            max_frame_payload: self.max_frame_size,
+            max_frame_size: self.max_frame_size,
             max_message_size: self.max_message_size,
-            keepalive_interval: (!self.keep_alive_interval.is_zero())
+            keep_alive_interval: (!self.keep_alive_interval.is_zero())
                 .then_some(self.keep_alive_interval),
-            keepalive_timeout: self.keep_alive_timeout.filter(|t| !t.is_zero()),
+            keep_alive_timeout: self.keep_alive_timeout.filter(|t| !t.is_zero()),
             close_timeout: self.close_timeout,
             ..Config::default()
         }

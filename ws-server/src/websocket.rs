@@ -82,6 +82,9 @@ pub enum Error {
     /// A close code that may not be sent (1005, 1006, 1015, or outside
     /// 1000..=4999).
     InvalidCloseCode(CloseCode),
+    /// The core refused the send for another reason (a fragmented message
+    /// in progress, an extension failure).
+    Send(SendError),
 }
 
 impl fmt::Display for Error {
@@ -93,6 +96,7 @@ impl fmt::Display for Error {
             Error::Closed => f.write_str("the connection is closing or closed"),
             Error::ControlTooLong => f.write_str("ping payload over 125 bytes"),
             Error::InvalidCloseCode(c) => write!(f, "close code {c} may not be sent"),
+            Error::Send(e) => write!(f, "send refused: {e}"),
         }
     }
 }
@@ -115,6 +119,9 @@ impl From<SendError> for Error {
             SendError::Closed | SendError::QueueFull => Error::Closed,
             SendError::ControlTooLong => Error::ControlTooLong,
             SendError::InvalidCloseCode(c) => Error::InvalidCloseCode(c),
+            e @ (SendError::MessageInProgress | SendError::KindMismatch | SendError::Extension) => {
+                Error::Send(e)
+            }
         }
     }
 }
@@ -163,7 +170,7 @@ pub struct RequestInfo {
 ///
 /// let (a, b) = UnixStream::pair().unwrap();
 /// let mut server = WebSocket::new(a, Connection::server(Config::default()), &[]);
-/// let mut client = WebSocket::new(b, Connection::client(Config::default(), [7; 16]), &[]);
+/// let mut client = WebSocket::new(b, Connection::client(Config::default(), [7; 32]), &[]);
 /// client.send_text("hello").unwrap();
 /// assert_eq!(server.recv().unwrap(), Some(Message::Text("hello".into())));
 /// ```

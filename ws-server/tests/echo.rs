@@ -39,7 +39,7 @@ fn proto_client_echoes_text_and_binary_at_boundary_sizes() {
         ws.send_text(&text).unwrap();
         assert_eq!(
             ws.recv().unwrap(),
-            Some(Message::Text(text)),
+            Some(Message::Text(text.into())),
             "text of {len} bytes"
         );
         let data = binary_of(len);
@@ -87,7 +87,7 @@ fn fragmented_messages_are_reassembled() {
     let mut ws = proto_client(server.local_addr(), "/ws", config);
     let text = text_of(10_000);
     ws.send_text(&text).unwrap();
-    assert_eq!(ws.recv().unwrap(), Some(Message::Text(text)));
+    assert_eq!(ws.recv().unwrap(), Some(Message::Text(text.into())));
 
     // By hand: a text message in three frames with a ping in the middle, a
     // UTF-8 character split across frames, and the first frames sent in

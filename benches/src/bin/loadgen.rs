@@ -92,9 +92,9 @@ fn parse_url(url: &str) -> Result<(SocketAddr, String, String), String> {
 
 /// 16 bytes for nonces and mask seeds, from std's randomly keyed SipHash
 /// (`RandomState` draws its keys from the operating system).
-fn seed(salt: u64) -> [u8; 16] {
+fn seed<const N: usize>(salt: u64) -> [u8; N] {
     use std::hash::{BuildHasher, Hasher};
-    let mut out = [0u8; 16];
+    let mut out = [0u8; N];
     for (i, half) in out.chunks_mut(8).enumerate() {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u64(salt);

@@ -22,8 +22,8 @@ pub fn start(configure: impl FnOnce(ServerBuilder) -> ServerBuilder) -> RunningS
     configure(builder).build().unwrap().spawn().unwrap()
 }
 
-pub fn random16() -> [u8; 16] {
-    let mut out = [0u8; 16];
+pub fn random<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
     for chunk in out.chunks_mut(8) {
         let mut h = RandomState::new().build_hasher();
         h.write_u64(0x5eed);
@@ -56,7 +56,7 @@ pub fn try_proto_client(
     let host = addr.to_string();
     let request = ClientRequest {
         subprotocols,
-        ..ClientRequest::new(&host, path, random16())
+        ..ClientRequest::new(&host, path, random())
     };
     let mut out = [0u8; 1024];
     let n = request.write(&mut out).unwrap();
@@ -75,7 +75,7 @@ pub fn try_proto_client(
         Err(ws_proto::handshake::ClientHandshakeError::Status(status)) => return Err(status),
         Err(e) => panic!("bad handshake answer: {e}"),
     };
-    let conn = Connection::client(config, random16());
+    let conn = Connection::client(config, random());
     let mut ws = WebSocket::new(stream, conn, hs.leftover());
     ws.set_write_timeout(Some(GENEROUS));
     Ok((ws, subprotocol))
