@@ -6,7 +6,13 @@ use std::io::{Cursor, Read, Write};
 use ws_proto::connection::{Config, Connection};
 
 fn client_stream(text: bool, size: usize, count: usize) -> Vec<u8> {
-    let mut client = Connection::client(Config::default(), [7; 32]);
+    let mut client = Connection::client(
+        Config {
+            max_send_queue: usize::MAX,
+            ..Config::default()
+        },
+        [7; 32],
+    );
     let payload = "a".repeat(size);
     for _ in 0..count {
         if text {

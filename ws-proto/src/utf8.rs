@@ -49,6 +49,44 @@ impl fmt::Display for Utf8Error {
 
 impl core::error::Error for Utf8Error {}
 
+/// Checks a complete text at once: the fast path for a message that
+/// arrived whole.
+///
+/// ```
+/// use ws_proto::utf8::validate;
+/// assert!(validate("naïve café".as_bytes()).is_ok());
+/// assert_eq!(validate(b"ab\xffcd").unwrap_err().offset(), 2);
+/// assert!(validate(b"\xe2\x82").is_err(), "an unfinished code point");
+/// ```
+pub fn validate(input: &[u8]) -> Result<(), Utf8Error> {
+    let mut v = Utf8Validator::new();
+    v.feed(input)?;
+    v.finish().map_err(|_| Utf8Error {
+        offset: input.len(),
+    })
+}
+
+/// True when `input` is entirely valid UTF-8 (no unfinished code point at
+/// the end), checked with SIMD where the `simd` feature and the CPU allow.
+/// False means "find out the details the slow way".
+#[inline]
+fn fast_check(input: &[u8]) -> bool {
+    #[cfg(feature = "simd")]
+    {
+        // SIMD pays only once its setup is amortized; short chat-sized
+        // texts are faster through `core`.
+        if input.len() < 64 {
+            core::str::from_utf8(input).is_ok()
+        } else {
+            simdutf8::basic::from_utf8(input).is_ok()
+        }
+    }
+    #[cfg(not(feature = "simd"))]
+    {
+        core::str::from_utf8(input).is_ok()
+    }
+}
+
 /// Validates UTF-8 fed in pieces of any size.
 ///
 /// # Example
@@ -127,6 +165,9 @@ impl Utf8Validator {
             }
         }
         let rest = &input[i..];
+        if fast_check(rest) {
+            return Ok(());
+        }
         match core::str::from_utf8(rest) {
             Ok(_) => Ok(()),
             Err(e) => {

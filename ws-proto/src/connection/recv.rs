@@ -236,6 +236,18 @@ impl Receiver {
             });
         }
         let first = self.message.is_none();
+        let len = header.payload_len as usize;
+        if first
+            && header.fin
+            && !rules.stream
+            && header.rsv & RSV1 == 0
+            && len <= IN_PLACE_MAX
+            && self.filled >= header_len + len
+        {
+            // The common case, a whole one-frame message already here:
+            // unmask, check and split it off in one go.
+            return self.whole_message(kind, header, header_len).map(Step::Got);
+        }
         if first {
             self.message = Some(InProgress {
                 kind,
@@ -257,6 +269,30 @@ impl Receiver {
             in_place,
         };
         Ok(Step::Continue)
+    }
+
+    /// Stages 2 to 5 at once for an unfragmented, uncompressed message whose
+    /// frame is complete in the buffer.
+    fn whole_message(
+        &mut self,
+        kind: MessageKind,
+        header: FrameHeader,
+        header_len: usize,
+    ) -> Result<Received, Error> {
+        let total = header_len + header.payload_len as usize;
+        let payload = &mut self.buf[header_len..total];
+        if let Some(key) = header.mask {
+            apply_mask(payload, key, 0);
+        }
+        if kind == MessageKind::Text {
+            crate::utf8::validate(payload).map_err(|_| Error::InvalidUtf8)?;
+        }
+        let mut frame = self.split(total);
+        frame.advance(header_len);
+        Ok(Received::Message(match kind {
+            MessageKind::Text => Message::Text(Utf8Bytes::from_validated(frame)),
+            MessageKind::Binary => Message::Binary(frame),
+        }))
     }
 
     /// Stages 2 to 5 for the payload bytes of a data frame that are here.
