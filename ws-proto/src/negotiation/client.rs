@@ -87,7 +87,9 @@ impl DeflateOffer {
     /// use ws_proto::negotiation::{DeflateOffer, DeflateParams, ResponseError};
     ///
     /// let offer = DeflateOffer { server_max_window_bits: Some(10), ..DeflateOffer::default() };
-    /// let answer = |v: &str| parse_offers(v).next().unwrap().unwrap();
+    /// fn answer(v: &str) -> ws_proto::extension::ExtensionOffer<'_> {
+    ///     parse_offers(v).next().unwrap().unwrap()
+    /// }
     /// let params = offer.check_response(&answer("permessage-deflate; server_max_window_bits=9")).unwrap();
     /// assert_eq!(params, DeflateParams { server_max_window_bits: 9, ..DeflateParams::default() });
     /// assert_eq!(

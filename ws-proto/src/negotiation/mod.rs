@@ -280,3 +280,6 @@ mod tests {
         assert_eq!(clamp_bits(255), 15);
     }
 }
+
+#[cfg(test)]
+mod rfc7692;
