@@ -9,13 +9,16 @@
 //! 2. parses the complete head with [`parse_request`], which checks every
 //!    §4.2.1 requirement;
 //! 3. answers with [`write_accept`], or [`write_reject`] (for example with
-//!    [`HandshakeError::rejection`]);
+//!    [`HandshakeError::rejection`]); extensions are negotiated with
+//!    [`crate::negotiation`] (or `policy::AcceptPolicy`), whose
+//!    [`Negotiated`](crate::negotiation::Negotiated) goes to the connection;
 //! 4. keeps the bytes after the head: a client may send its first frames
 //!    right behind the request.
 //!
-//! A client writes its request with [`ClientRequest::write`], scans the
-//! answer with the same [`HeadScanner`], and checks it with
-//! [`parse_response`].
+//! A client writes its request with [`ClientRequest::write`] (offering
+//! permessage-deflate through [`ClientRequest::deflate`]), scans the answer
+//! with the same [`HeadScanner`], and checks it with [`parse_response`],
+//! whose [`Response::negotiated`] goes to the connection.
 //!
 //! Nothing here allocates: parsed heads borrow the caller's buffer, and
 //! [`Request`] and [`Response`] keep their header tables in fixed arrays of

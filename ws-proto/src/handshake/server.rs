@@ -297,7 +297,10 @@ pub struct Accept<'a> {
     /// unless it is a token.
     pub subprotocol: Option<&'a str>,
     /// The `Sec-WebSocket-Extensions` value: the accepted extensions and
-    /// their parameters. Left out if empty or if it holds a control
+    /// their parameters, such as the
+    /// [`Agreement::response`](crate::negotiation::Agreement::response) of
+    /// permessage-deflate negotiation (see also `policy::Decision::accept`,
+    /// with the `alloc` feature). Left out if empty or if it holds a control
     /// character.
     pub extensions: Option<&'a str>,
     /// More fields, such as `Set-Cookie`, written after the others (see

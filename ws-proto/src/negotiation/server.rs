@@ -193,13 +193,18 @@ impl ExtensionsValue {
     }
 }
 
-impl fmt::Write for ExtensionsValue {
+/// Appends to an [`ExtensionsValue`]; private, so that only this module
+/// decides what an answer says.
+struct Append<'v>(&'v mut ExtensionsValue);
+
+impl fmt::Write for Append<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let start = usize::from(self.len);
+        let value = &mut *self.0;
+        let start = usize::from(value.len);
         let end = start + s.len();
-        let dest = self.buf.get_mut(start..end).ok_or(fmt::Error)?;
+        let dest = value.buf.get_mut(start..end).ok_or(fmt::Error)?;
         dest.copy_from_slice(s.as_bytes());
-        self.len = u8::try_from(end).map_err(|_| fmt::Error)?;
+        value.len = u8::try_from(end).map_err(|_| fmt::Error)?;
         Ok(())
     }
 }
@@ -307,7 +312,7 @@ impl DeflateConfig {
         let mut response = ExtensionsValue::default();
         // At most VALUE_CAPACITY bytes (a test writes the longest), so
         // this cannot fail.
-        let _ = write_response(&mut response, &params, &offer);
+        let _ = write_response(&mut Append(&mut response), &params, &offer);
         Ok(Agreement {
             negotiated: Negotiated {
                 permessage_deflate: Some(params),
