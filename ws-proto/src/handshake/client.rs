@@ -1016,6 +1016,8 @@ mod tests {
             ClientHandshakeError::AcceptMismatch,
             ClientHandshakeError::UnofferedSubprotocol,
             ClientHandshakeError::UnofferedExtension,
+            ClientHandshakeError::DuplicateExtension,
+            ClientHandshakeError::Deflate(ResponseError::ServerWindowBitsTooLarge),
             ClientHandshakeError::Extension(ExtensionError::EmptyName),
         ];
         for e in all {
@@ -1024,7 +1026,9 @@ mod tests {
                 e.source().is_some(),
                 matches!(
                     e,
-                    ClientHandshakeError::Http(_) | ClientHandshakeError::Extension(_)
+                    ClientHandshakeError::Http(_)
+                        | ClientHandshakeError::Extension(_)
+                        | ClientHandshakeError::Deflate(_)
                 )
             );
         }
