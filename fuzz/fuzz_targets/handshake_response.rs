@@ -8,7 +8,8 @@
 //! Invariants: chunked scanning agrees with a one-shot scan, and so does
 //! `ClientHandshake`; `parse_response` never panics; an accepted response
 //! is a 101 with the right accept key, a subprotocol that was offered and
-//! only offered extensions.
+//! only offered extensions, each named once, with permessage-deflate
+//! negotiated exactly when named and its window bits in 8..=15.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -78,6 +79,7 @@ fuzz_target!(|data: &[u8]| {
             "unoffered subprotocol {p:?}"
         );
     }
+    let mut names = Vec::new();
     for offer in response.extensions() {
         let offer = offer.expect("an accepted response has well-formed extensions");
         assert!(
@@ -85,6 +87,19 @@ fuzz_target!(|data: &[u8]| {
             "unoffered extension {:?}",
             offer.name()
         );
+        assert!(
+            !names.contains(&offer.name()),
+            "{:?} named twice",
+            offer.name()
+        );
+        names.push(offer.name());
+    }
+    // Typed negotiation agrees with the names, within RFC 7692's ranges.
+    let deflate = response.negotiated().permessage_deflate;
+    assert_eq!(deflate.is_some(), names.contains(&"permessage-deflate"));
+    if let Some(p) = deflate {
+        assert!((8..=15).contains(&p.server_max_window_bits));
+        assert!((8..=15).contains(&p.client_max_window_bits));
     }
     let _ = response.headers().count();
 });

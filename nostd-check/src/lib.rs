@@ -5,6 +5,7 @@ use core::panic::PanicInfo;
 use ws_proto::frame::FrameHeader;
 use ws_proto::handshake::{parse_request, AcceptKey};
 use ws_proto::mask::apply_mask;
+use ws_proto::negotiation::DeflateConfig;
 use ws_proto::utf8::Utf8Validator;
 
 #[panic_handler]
@@ -31,8 +32,11 @@ pub extern "C" fn ws_nostd_check(buf: *mut u8, len: usize) -> usize {
     if v.feed(buf).is_ok() {
         score += 1;
     }
-    if parse_request(buf).is_ok() {
+    if let Ok(request) = parse_request(buf) {
         score += 1;
+        let agreement = DeflateConfig::default().negotiate(request.extensions());
+        score += agreement.response.as_str().len();
+        score += usize::from(agreement.negotiated.rsv_mask());
     }
     score
         + AcceptKey::from_key(b"dGhlIHNhbXBsZSBub25jZQ==")

@@ -46,30 +46,7 @@
 
 use core::fmt;
 
-use crate::handshake::HeaderValues;
-
-/// Whether `b` may appear in an RFC 7230 `token`.
-pub(crate) fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.'
-        | b'^' | b'_' | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
-}
-
-/// Whether `s` is a non-empty RFC 7230 `token`.
-pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(is_tchar)
-}
-
-/// `qdtext` of RFC 7230 §3.2.6: anything visible but `"` and `\`, plus
-/// whitespace and `obs-text` (bytes of non-ASCII characters).
-fn is_qdtext(b: u8) -> bool {
-    matches!(b, b'\t' | b' ' | 0x21 | 0x23..=0x5B | 0x5D..=0x7E | 0x80..=0xFF)
-}
-
-/// What may follow a backslash in a `quoted-pair` (RFC 7230 §3.2.6).
-fn is_quoted_pair_char(b: u8) -> bool {
-    matches!(b, b'\t' | b' ' | 0x21..=0x7E | 0x80..=0xFF)
-}
+use crate::http::{is_tchar, is_token, quoted_string_end, HeaderValues, QuotedError};
 
 /// Why an extension header value does not follow the §9.1 grammar.
 ///
@@ -172,26 +149,13 @@ impl<'a> Cursor<'a> {
     /// Reads a quoted-string with the cursor on its opening quote, returning
     /// the content between the quotes, escapes intact.
     fn quoted(&mut self) -> Result<&'a str, ExtensionError> {
-        self.i += 1;
-        let start = self.i;
-        let bytes = self.s.as_bytes();
-        loop {
-            match bytes.get(self.i) {
-                None => return Err(ExtensionError::UnterminatedQuote),
-                Some(b'"') => {
-                    let content = &self.s[start..self.i];
-                    self.i += 1;
-                    return Ok(content);
-                }
-                Some(b'\\') => match bytes.get(self.i + 1) {
-                    None => return Err(ExtensionError::UnterminatedQuote),
-                    Some(&b) if is_quoted_pair_char(b) => self.i += 2,
-                    Some(_) => return Err(ExtensionError::InvalidChar(self.char_at(self.i + 1))),
-                },
-                Some(&b) if is_qdtext(b) => self.i += 1,
-                Some(_) => return Err(ExtensionError::InvalidChar(self.char_at(self.i))),
-            }
-        }
+        let close = quoted_string_end(self.s.as_bytes(), self.i).map_err(|e| match e {
+            QuotedError::Unterminated => ExtensionError::UnterminatedQuote,
+            QuotedError::InvalidByte(at) => ExtensionError::InvalidChar(self.char_at(at)),
+        })?;
+        let content = &self.s[self.i + 1..close];
+        self.i = close + 1;
+        Ok(content)
     }
 
     /// Reads `token [ "=" (token | quoted-string) ]`, the cursor just past

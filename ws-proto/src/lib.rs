@@ -10,6 +10,7 @@
 //! |---|---|---|
 //! | [`handshake`] | §4 opening handshake, both roles | no |
 //! | [`extension`] | §9.1 `Sec-WebSocket-Extensions` offers | no |
+//! | [`negotiation`] | RFC 7692 §7 permessage-deflate negotiation | no |
 //! | [`frame`] | §5.2 frame header codec | no |
 //! | [`mask`] | §5.3 masking | no |
 //! | [`utf8`] | §5.6, §8.1 incremental UTF-8 | no |
@@ -36,7 +37,9 @@ pub mod connection;
 pub mod extension;
 pub mod frame;
 pub mod handshake;
+mod http;
 pub mod mask;
+pub mod negotiation;
 pub mod utf8;
 
 /// Which end of the connection we are. It decides who masks (§5.1) and who

@@ -7,12 +7,15 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use super::{
-    check_crlf, complete, is_field_value, list_contains, single, utf8, values_of, AcceptKey,
-    BufferTooSmall, HandshakeError, HeaderValues, Writer, MAX_HEADERS,
+    complete, utf8, AcceptKey, BufferTooSmall, Fields, HandshakeError, Writer, MAX_HEADERS,
 };
 #[cfg(feature = "alloc")]
 use super::{HeadBuffer, Limits};
-use crate::extension::{is_token, parse_offers, ExtensionError, Offers};
+use crate::extension::{parse_offers, ExtensionError, ExtensionOffer, Offers};
+use crate::http::{is_field_value, is_token};
+use crate::negotiation::{
+    DeflateOffer, DeflateParams, Negotiated, ResponseError, PERMESSAGE_DEFLATE,
+};
 
 /// A client's opening request. The caller supplies the nonce: this crate has
 /// no random number generator, and §4.1 requires the nonce to be "randomly
@@ -45,8 +48,15 @@ pub struct ClientRequest<'a> {
     /// Subprotocols to offer, in order of preference. Those that are not
     /// tokens (§4.1) are left out.
     pub subprotocols: &'a [&'a str],
-    /// The `Sec-WebSocket-Extensions` offer; left out if empty or if it holds
-    /// a control character.
+    /// Offer permessage-deflate (RFC 7692) with these parameters; written
+    /// first in `Sec-WebSocket-Extensions`. [`parse_response`] checks the
+    /// server's answer against it and reports the outcome in
+    /// [`Response::negotiated`].
+    pub deflate: Option<DeflateOffer>,
+    /// More `Sec-WebSocket-Extensions` offers, written after `deflate`;
+    /// left out if empty or if it holds a control character. A
+    /// permessage-deflate offer here is a fallback the answer is checked
+    /// against too.
     pub extensions: Option<&'a str>,
     /// More fields, with the rules of
     /// [`write_accept`](super::write_accept): invalid ones, and those this
@@ -83,6 +93,7 @@ impl<'a> ClientRequest<'a> {
             nonce,
             origin: None,
             subprotocols: &[],
+            deflate: None,
             extensions: None,
             extra_headers: &[],
         }
@@ -118,10 +129,58 @@ impl<'a> ClientRequest<'a> {
         self.subprotocols.iter().copied().filter(|p| is_token(p))
     }
 
-    /// The extension offer actually written: the server may name only these.
+    /// The raw extension offers actually written.
     fn offered_extensions(&self) -> Option<&'a str> {
         let extensions = self.extensions?.trim_matches([' ', '\t']);
         (!extensions.is_empty() && is_field_value(extensions)).then_some(extensions)
+    }
+
+    /// The raw extension offers that are well-formed: the rest of the list
+    /// past a syntax error is nothing the server could accept.
+    fn raw_offers(&self) -> impl Iterator<Item = ExtensionOffer<'a>> {
+        parse_offers(self.offered_extensions().unwrap_or("")).map_while(Result::ok)
+    }
+
+    /// Whether an extension called `name` was offered (names compared
+    /// exactly).
+    fn offers_extension(&self, name: &str) -> bool {
+        (name == PERMESSAGE_DEFLATE && self.deflate.is_some())
+            || self.raw_offers().any(|o| o.name() == name)
+    }
+
+    /// The permessage-deflate offers written, in order: `deflate`, then
+    /// those among `extensions` that RFC 7692 would let a server accept.
+    fn deflate_offers(&self) -> impl Iterator<Item = DeflateOffer> + 'a {
+        let raw = self
+            .raw_offers()
+            .filter(|o| o.name() == PERMESSAGE_DEFLATE)
+            .filter_map(|o| DeflateOffer::parse(&o).ok());
+        self.deflate
+            .map(DeflateOffer::normalized)
+            .into_iter()
+            .chain(raw)
+    }
+
+    /// The server's permessage-deflate answer, checked against every
+    /// permessage-deflate offer: the first it fits decides; if it fits
+    /// none, the error is the first offer's.
+    fn check_deflate(
+        &self,
+        answer: &ExtensionOffer<'_>,
+    ) -> Result<DeflateParams, ClientHandshakeError> {
+        let mut first_error = None;
+        for offer in self.deflate_offers() {
+            match offer.check_response(answer) {
+                Ok(params) => return Ok(params),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.map_or(
+            ClientHandshakeError::UnofferedExtension,
+            ClientHandshakeError::Deflate,
+        ))
     }
 
     /// Writes the request head into `out`, returning its length.
@@ -172,8 +231,18 @@ impl<'a> ClientRequest<'a> {
             }
             w.put(b"\r\n")?;
         }
-        if let Some(extensions) = self.offered_extensions() {
-            w.header("Sec-WebSocket-Extensions", extensions)?;
+        match (self.deflate, self.offered_extensions()) {
+            (None, None) => {}
+            (None, Some(raw)) => w.header("Sec-WebSocket-Extensions", raw)?,
+            (Some(deflate), raw) => {
+                w.put(b"Sec-WebSocket-Extensions: ")?;
+                w.display(&deflate)?;
+                if let Some(raw) = raw {
+                    w.put(b", ")?;
+                    w.put(raw.as_bytes())?;
+                }
+                w.put(b"\r\n")?;
+            }
         }
         w.extra_headers(self.extra_headers, REQUEST_RESERVED)?;
         w.put(b"\r\n")?;
@@ -211,6 +280,11 @@ pub enum ClientHandshakeError {
     UnofferedSubprotocol,
     /// The server named an extension we did not offer (§4.1, item 5).
     UnofferedExtension,
+    /// The server named the same extension twice.
+    DuplicateExtension,
+    /// The server's permessage-deflate parameters do not fit what was
+    /// offered (RFC 7692 §7.1).
+    Deflate(ResponseError),
     /// `Sec-WebSocket-Extensions` does not follow the §9.1 grammar.
     Extension(ExtensionError),
 }
@@ -246,6 +320,10 @@ impl fmt::Display for ClientHandshakeError {
             ClientHandshakeError::UnofferedExtension => {
                 f.write_str("server named an extension that was not offered")
             }
+            ClientHandshakeError::DuplicateExtension => {
+                f.write_str("server named the same extension twice")
+            }
+            ClientHandshakeError::Deflate(e) => write!(f, "{e}"),
             ClientHandshakeError::Extension(e) => write!(f, "bad Sec-WebSocket-Extensions: {e}"),
         }
     }
@@ -256,6 +334,7 @@ impl core::error::Error for ClientHandshakeError {
         match self {
             ClientHandshakeError::Http(e) => Some(e),
             ClientHandshakeError::Extension(e) => Some(e),
+            ClientHandshakeError::Deflate(e) => Some(e),
             _ => None,
         }
     }
@@ -275,24 +354,40 @@ impl core::error::Error for ClientHandshakeError {
 /// ```
 #[derive(Clone)]
 pub struct Response<'b> {
-    head: &'b [u8],
     subprotocol: Option<&'b str>,
-    /// The header table; only `headers[..len]` is meaningful.
-    headers: [httparse::Header<'b>; MAX_HEADERS],
-    len: usize,
+    negotiated: Negotiated,
+    fields: Fields<'b>,
 }
 
 impl fmt::Debug for Response<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Response")
-            .field("headers", &self.fields())
+            .field("negotiated", &self.negotiated)
+            .field("headers", &self.fields)
             .finish()
     }
 }
 
 impl<'b> Response<'b> {
-    fn fields(&self) -> &[httparse::Header<'b>] {
-        &self.headers[..self.len]
+    /// The extensions the connection runs with, checked against the
+    /// request's offers: pass it to the connection.
+    ///
+    /// ```
+    /// use ws_proto::handshake::{parse_response, ClientRequest};
+    /// use ws_proto::negotiation::DeflateOffer;
+    ///
+    /// let request = ClientRequest {
+    ///     deflate: Some(DeflateOffer::default()),
+    ///     ..ClientRequest::new("h", "/", *b"the sample nonce")
+    /// };
+    /// let head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    ///     Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+    ///     Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=10\r\n\r\n";
+    /// let deflate = parse_response(head, &request).unwrap().negotiated().permessage_deflate.unwrap();
+    /// assert_eq!(deflate.client_max_window_bits, 10);
+    /// ```
+    pub fn negotiated(&self) -> Negotiated {
+        self.negotiated
     }
 
     /// The subprotocol the server chose, one of those offered, if any.
@@ -326,7 +421,7 @@ impl<'b> Response<'b> {
     /// assert_eq!(ext.name(), "permessage-deflate");
     /// ```
     pub fn extensions(&self) -> Offers<'b> {
-        Offers::from_values(HeaderValues::new(self.head, "sec-websocket-extensions"))
+        self.fields.extensions()
     }
 
     /// The value of the first field named `name`, ignoring ASCII case.
@@ -340,7 +435,7 @@ impl<'b> Response<'b> {
     /// assert_eq!(response.header("set-cookie"), Some(&b"id=1"[..]));
     /// ```
     pub fn header(&self, name: &str) -> Option<&'b [u8]> {
-        values_of(self.fields(), name).next()
+        self.fields.first(name)
     }
 
     /// Every field in order, as `(name, value)`.
@@ -355,7 +450,7 @@ impl<'b> Response<'b> {
     ///            ["Upgrade", "Connection", "Sec-WebSocket-Accept"]);
     /// ```
     pub fn headers(&self) -> impl Iterator<Item = (&'b str, &'b [u8])> + '_ {
-        self.fields().iter().map(|h| (h.name, h.value))
+        self.fields.pairs()
     }
 }
 
@@ -365,9 +460,12 @@ impl<'b> Response<'b> {
 /// `Connection` listing `Upgrade` (ignoring ASCII case), exactly one
 /// `Sec-WebSocket-Accept` equal to [`ClientRequest::accept_key`], at most
 /// one `Sec-WebSocket-Protocol` naming exactly one offered subprotocol
-/// (compared exactly), and `Sec-WebSocket-Extensions` well-formed and naming
-/// only offered extensions (names compared exactly). Whether the accepted
-/// parameters make sense is for the extension itself to decide.
+/// (compared exactly), and `Sec-WebSocket-Extensions` well-formed, naming
+/// only offered extensions (names compared exactly), each at most once.
+/// A permessage-deflate answer is checked against the offers
+/// ([`DeflateOffer::check_response`]) and becomes
+/// [`Response::negotiated`]; the parameters of other extensions are for the
+/// caller to judge.
 ///
 /// `head` is normally `buf[..n]` for the `n` that
 /// [`HeadScanner`](super::HeadScanner) found; anything after the empty line
@@ -399,26 +497,24 @@ pub fn parse_response<'b>(
     if code != 101 {
         return Err(ClientHandshakeError::Status(code));
     }
-    let head = &head[..end];
-    check_crlf(head)?;
+    let fields = Fields::new(head, end, headers, len)?;
     if version < 1 {
         return Err(HandshakeError::HttpVersion.into());
     }
-    let fields = &headers[..len];
-    if !values_of(fields, "upgrade").any(|v| list_contains(v, "websocket")) {
+    if !fields.lists("upgrade", "websocket") {
         return Err(ClientHandshakeError::MissingUpgrade);
     }
-    if !values_of(fields, "connection").any(|v| list_contains(v, "upgrade")) {
+    if !fields.lists("connection", "upgrade") {
         return Err(ClientHandshakeError::MissingConnectionUpgrade);
     }
-    match single(fields, "Sec-WebSocket-Accept")? {
+    match fields.single("Sec-WebSocket-Accept")? {
         None => return Err(ClientHandshakeError::MissingAccept),
         Some(accept) if accept != request.accept_key().as_str().as_bytes() => {
             return Err(ClientHandshakeError::AcceptMismatch)
         }
         Some(_) => {}
     }
-    let subprotocol = match single(fields, "Sec-WebSocket-Protocol")? {
+    let subprotocol = match fields.single("Sec-WebSocket-Protocol")? {
         None => None,
         Some(chosen) => {
             let chosen = utf8(chosen, "Sec-WebSocket-Protocol is not UTF-8")?;
@@ -428,21 +524,29 @@ pub fn parse_response<'b>(
             Some(chosen)
         }
     };
-    let offered = request.offered_extensions().unwrap_or("");
-    for accepted in Offers::from_values(HeaderValues::new(head, "sec-websocket-extensions")) {
+    let mut negotiated = Negotiated::NONE;
+    for (i, accepted) in fields.extensions().enumerate() {
         let accepted = accepted.map_err(ClientHandshakeError::Extension)?;
-        let was_offered = parse_offers(offered)
-            .map_while(Result::ok)
-            .any(|o| o.name() == accepted.name());
-        if !was_offered {
+        // Every earlier name was offered and distinct, so this looks back
+        // at most as far as the request's own offers.
+        let twice = fields
+            .extensions()
+            .take(i)
+            .any(|earlier| earlier.is_ok_and(|e| e.name() == accepted.name()));
+        if twice {
+            return Err(ClientHandshakeError::DuplicateExtension);
+        }
+        if !request.offers_extension(accepted.name()) {
             return Err(ClientHandshakeError::UnofferedExtension);
+        }
+        if accepted.name() == PERMESSAGE_DEFLATE {
+            negotiated.permessage_deflate = Some(request.check_deflate(&accepted)?);
         }
     }
     Ok(Response {
-        head,
         subprotocol,
-        headers,
-        len,
+        negotiated,
+        fields,
     })
 }
 
@@ -858,6 +962,7 @@ mod tests {
             nonce: NONCE,
             origin: Some("http://o\r\nX-Evil: 1"),
             subprotocols: &["ok", "a,b", "x\r\nX-Evil: 1", ""],
+            deflate: None,
             extensions: Some("x\nX-Evil: 1"),
             extra_headers: &[
                 ("X-Ok", "1"),
@@ -911,6 +1016,8 @@ mod tests {
             ClientHandshakeError::AcceptMismatch,
             ClientHandshakeError::UnofferedSubprotocol,
             ClientHandshakeError::UnofferedExtension,
+            ClientHandshakeError::DuplicateExtension,
+            ClientHandshakeError::Deflate(ResponseError::ServerWindowBitsTooLarge),
             ClientHandshakeError::Extension(ExtensionError::EmptyName),
         ];
         for e in all {
@@ -919,7 +1026,9 @@ mod tests {
                 e.source().is_some(),
                 matches!(
                     e,
-                    ClientHandshakeError::Http(_) | ClientHandshakeError::Extension(_)
+                    ClientHandshakeError::Http(_)
+                        | ClientHandshakeError::Extension(_)
+                        | ClientHandshakeError::Deflate(_)
                 )
             );
         }
@@ -1000,9 +1109,16 @@ mod tests {
                 origin in proptest::option::of("(?s).{0,12}"),
                 protocol in "(?s).{0,8}",
                 extensions in proptest::option::of("(?s).{0,12}"),
+                deflate in proptest::option::of(any::<(bool, bool, Option<u8>, Option<u8>)>()),
                 name in "(?s).{0,8}",
                 value in "(?s).{0,8}",
             ) {
+                let deflate = deflate.map(|(s, c, sb, cb)| DeflateOffer {
+                    server_no_context_takeover: s,
+                    client_no_context_takeover: c,
+                    server_max_window_bits: sb,
+                    client_max_window_bits: cb,
+                });
                 let protocols = [protocol.as_str(), "chat"];
                 let extra = [(name.as_str(), value.as_str())];
                 let request = ClientRequest {
@@ -1011,6 +1127,7 @@ mod tests {
                     nonce,
                     origin: origin.as_deref(),
                     subprotocols: &protocols,
+                    deflate,
                     extensions: extensions.as_deref(),
                     extra_headers: &extra,
                 };
@@ -1021,6 +1138,11 @@ mod tests {
                 match parse_request(&out[..n]) {
                     Ok(parsed) => {
                         prop_assert_eq!(parsed.key().as_bytes(), &request.key()[..]);
+                        // The typed offer comes first and reads back as written.
+                        if let Some(deflate) = deflate {
+                            let first = parsed.extensions().next().unwrap().unwrap();
+                            prop_assert_eq!(DeflateOffer::parse(&first), Ok(deflate.normalized()));
+                        }
                         prop_assert!(parsed.subprotocols().any(|p| p == "chat"));
                         prop_assert!(parsed.headers().count() <= 10);
                     }

@@ -9,13 +9,16 @@
 //! 2. parses the complete head with [`parse_request`], which checks every
 //!    §4.2.1 requirement;
 //! 3. answers with [`write_accept`], or [`write_reject`] (for example with
-//!    [`HandshakeError::rejection`]);
+//!    [`HandshakeError::rejection`]); extensions are negotiated with
+//!    [`crate::negotiation`] (or `policy::AcceptPolicy`), whose
+//!    [`Negotiated`](crate::negotiation::Negotiated) goes to the connection;
 //! 4. keeps the bytes after the head: a client may send its first frames
 //!    right behind the request.
 //!
-//! A client writes its request with [`ClientRequest::write`], scans the
-//! answer with the same [`HeadScanner`], and checks it with
-//! [`parse_response`].
+//! A client writes its request with [`ClientRequest::write`] (offering
+//! permessage-deflate through [`ClientRequest::deflate`]), scans the answer
+//! with the same [`HeadScanner`], and checks it with [`parse_response`],
+//! whose [`Response::negotiated`] goes to the connection.
 //!
 //! Nothing here allocates: parsed heads borrow the caller's buffer, and
 //! [`Request`] and [`Response`] keep their header tables in fixed arrays of
@@ -72,6 +75,9 @@ use core::fmt;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
+
+use crate::extension::Offers;
+use crate::http::{is_field_value, is_token, list_contains, HeaderValues};
 
 #[cfg(feature = "alloc")]
 pub use client::ClientHandshake;
@@ -483,46 +489,77 @@ impl core::error::Error for BufferTooSmall {}
 // ---------------------------------------------------------------------------
 // Shared parsing helpers.
 
-/// Strips RFC 7230 optional whitespace (SP, HTAB) from both ends.
-fn trim_ows(mut v: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = v {
-        v = rest;
+/// The header table of a parsed head, with the head it borrows: what
+/// [`Request`] and [`Response`] have in common.
+#[derive(Clone)]
+struct Fields<'b> {
+    /// The head, up to and including its empty line.
+    head: &'b [u8],
+    /// Only `table[..len]` is meaningful.
+    table: [httparse::Header<'b>; MAX_HEADERS],
+    len: usize,
+}
+
+impl fmt::Debug for Fields<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.all().fmt(f)
     }
-    while let [rest @ .., b' ' | b'\t'] = v {
-        v = rest;
+}
+
+impl<'b> Fields<'b> {
+    /// The fields `httparse` found in `head[..end]`, once the line endings
+    /// passed [`check_crlf`].
+    fn new(
+        head: &'b [u8],
+        end: usize,
+        table: [httparse::Header<'b>; MAX_HEADERS],
+        len: usize,
+    ) -> Result<Self, HandshakeError> {
+        let head = &head[..end];
+        check_crlf(head)?;
+        Ok(Fields { head, table, len })
     }
-    v
-}
 
-/// Whether the comma-separated list `value` has an element equal to `token`,
-/// ignoring ASCII case (`Connection: keep-alive, Upgrade`).
-fn list_contains(value: &[u8], token: &str) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|element| trim_ows(element).eq_ignore_ascii_case(token.as_bytes()))
-}
+    fn all(&self) -> &[httparse::Header<'b>] {
+        &self.table[..self.len]
+    }
 
-/// The values of the fields named `name` (ASCII case-insensitive).
-fn values_of<'h, 'b>(
-    headers: &'h [httparse::Header<'b>],
-    name: &'h str,
-) -> impl Iterator<Item = &'b [u8]> + 'h {
-    headers
-        .iter()
-        .filter(move |h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value)
-}
+    /// The values of the fields named `name` (ASCII case-insensitive).
+    fn values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'b [u8]> + 's {
+        self.all()
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
 
-/// The one value of a field that must not repeat: `Ok(None)` when absent,
-/// `DuplicateHeader(name)` when repeated.
-fn single<'b>(
-    headers: &[httparse::Header<'b>],
-    name: &'static str,
-) -> Result<Option<&'b [u8]>, HandshakeError> {
-    let mut values = values_of(headers, name);
-    match (values.next(), values.next()) {
-        (first, None) => Ok(first),
-        (Some(_), Some(_)) | (None, Some(_)) => Err(HandshakeError::DuplicateHeader(name)),
+    fn first(&self, name: &str) -> Option<&'b [u8]> {
+        self.values(name).next()
+    }
+
+    /// The one value of a field that must not repeat: `Ok(None)` when
+    /// absent, `DuplicateHeader(name)` when repeated.
+    fn single(&self, name: &'static str) -> Result<Option<&'b [u8]>, HandshakeError> {
+        let mut values = self.values(name);
+        match (values.next(), values.next()) {
+            (first, None) => Ok(first),
+            (Some(_), Some(_)) | (None, Some(_)) => Err(HandshakeError::DuplicateHeader(name)),
+        }
+    }
+
+    /// Whether some field named `name` lists `token` (ASCII
+    /// case-insensitive), as `Connection: keep-alive, Upgrade` lists
+    /// `upgrade`.
+    fn lists(&self, name: &str, token: &str) -> bool {
+        self.values(name).any(|v| list_contains(v, token))
+    }
+
+    fn pairs(&self) -> impl Iterator<Item = (&'b str, &'b [u8])> + '_ {
+        self.all().iter().map(|h| (h.name, h.value))
+    }
+
+    /// Every extension named by every `Sec-WebSocket-Extensions` field.
+    fn extensions(&self) -> Offers<'b> {
+        Offers::from_values(HeaderValues::new(self.head, "sec-websocket-extensions"))
     }
 }
 
@@ -566,78 +603,8 @@ fn check_crlf(head: &[u8]) -> Result<(), HandshakeError> {
     Ok(())
 }
 
-/// The values of the fields named `name` in a head that `httparse` accepted
-/// and [`check_crlf`] passed, read straight from the head so that they
-/// borrow it rather than a header table. Lets
-/// [`Offers`](crate::extension::Offers) walk several header lines without
-/// allocating.
-#[derive(Debug, Clone)]
-pub(crate) struct HeaderValues<'a> {
-    /// The header lines not yet read.
-    rest: &'a [u8],
-    name: &'static str,
-}
-
-impl<'a> HeaderValues<'a> {
-    /// Yields nothing.
-    pub(crate) fn empty() -> Self {
-        HeaderValues {
-            rest: &[],
-            name: "",
-        }
-    }
-
-    /// The fields named `name` (lowercase, compared ignoring ASCII case) in
-    /// `head`, which starts with a start line.
-    pub(crate) fn new(head: &'a [u8], name: &'static str) -> Self {
-        let mut rest = head;
-        // Like httparse, skip empty lines before the start line.
-        while let Some(r) = rest.strip_prefix(b"\r\n") {
-            rest = r;
-        }
-        let rest = match rest.iter().position(|&b| b == b'\n') {
-            Some(i) => &rest[i + 1..],
-            None => &[],
-        };
-        HeaderValues { rest, name }
-    }
-}
-
-impl<'a> Iterator for HeaderValues<'a> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
-        loop {
-            let Some(end) = self.rest.iter().position(|&b| b == b'\n') else {
-                self.rest = &[];
-                return None;
-            };
-            let line = &self.rest[..end];
-            self.rest = &self.rest[end + 1..];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.is_empty() {
-                // The end of the head: what follows is not headers.
-                self.rest = &[];
-                return None;
-            }
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
-                continue;
-            };
-            if line[..colon].eq_ignore_ascii_case(self.name.as_bytes()) {
-                return Some(trim_ows(&line[colon + 1..]));
-            }
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Shared writing helpers.
-
-/// Whether `v` may be written as a field value: no control characters but
-/// HTAB (so no CR or LF), as RFC 7230 §3.2 `field-content` requires.
-fn is_field_value(v: &str) -> bool {
-    v.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
-}
 
 /// Writes into a caller's buffer, failing (rather than truncating) when it
 /// is full.
@@ -690,6 +657,11 @@ impl<'o> Writer<'o> {
         Ok(())
     }
 
+    /// Writes `value` as its `Display` impl renders it.
+    fn display(&mut self, value: &impl fmt::Display) -> Result<(), BufferTooSmall> {
+        fmt::write(self, format_args!("{value}")).map_err(|_| BufferTooSmall)
+    }
+
     /// Writes a field the handshake itself builds (name and value trusted).
     fn header(&mut self, name: &str, value: &str) -> Result<(), BufferTooSmall> {
         self.put(name.as_bytes())?;
@@ -709,7 +681,7 @@ impl<'o> Writer<'o> {
         reserved: &[&str],
     ) -> Result<(), BufferTooSmall> {
         for &(name, value) in extras {
-            let allowed = crate::extension::is_token(name)
+            let allowed = is_token(name)
                 && is_field_value(value)
                 && !reserved.iter().any(|r| r.eq_ignore_ascii_case(name));
             if allowed {
@@ -721,6 +693,12 @@ impl<'o> Writer<'o> {
 
     fn finish(self) -> usize {
         self.len
+    }
+}
+
+impl fmt::Write for Writer<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.put(s.as_bytes()).map_err(|_| fmt::Error)
     }
 }
 
@@ -1035,18 +1013,7 @@ mod tests {
     }
 
     #[test]
-    fn helpers() {
-        assert_eq!(trim_ows(b" \t a b\t "), b"a b");
-        assert_eq!(trim_ows(b"  "), b"");
-        assert!(list_contains(b"keep-alive, Upgrade", "upgrade"));
-        assert!(list_contains(b"UPGRADE", "upgrade"));
-        assert!(!list_contains(b"upgrades, keep-alive", "upgrade"));
-        assert!(!list_contains(b"", "upgrade"));
-        assert!(is_field_value("a\tb é"));
-        assert!(!is_field_value("a\r\nb"));
-        assert!(!is_field_value("a\0"));
-        assert!(!is_field_value("a\x7f"));
-
+    fn writer() {
         let mut buf = [0u8; 64];
         let mut w = Writer::new(&mut buf);
         w.put_escaped("/a b\r\né?x=1").unwrap();
@@ -1059,16 +1026,6 @@ mod tests {
         assert_eq!(w.put(b"abcd"), Err(BufferTooSmall));
         assert_eq!(w.put(b"abc"), Ok(()));
         assert_eq!(w.put(b"d"), Err(BufferTooSmall));
-    }
-
-    #[test]
-    fn header_values_walk_the_head() {
-        let head = b"\r\nGET / HTTP/1.1\r\nA: 1\r\nno colon\r\nb:2\r\na:  3 \r\n\r\nA: 4\r\n";
-        let values: Vec<_> = HeaderValues::new(head, "a").collect();
-        assert_eq!(values, [&b"1"[..], b"3"]);
-        assert_eq!(HeaderValues::new(b"GET / HTTP/1.1", "a").count(), 0);
-        assert_eq!(HeaderValues::new(b"GET / HTTP/1.1\r\nA: 1", "a").count(), 0);
-        assert_eq!(HeaderValues::empty().count(), 0);
     }
 
     #[cfg(not(miri))]

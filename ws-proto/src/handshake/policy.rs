@@ -7,6 +7,9 @@
 //! [`AcceptPolicy::evaluate`] what to do, and answer with
 //! [`write_accept`](super::write_accept) or [`write_reject`](super::write_reject).
 //! The policy never touches I/O, so the same rules hold whatever the runtime.
+//! Its [`Decision`] carries the negotiated extensions, which the driver
+//! passes to the connection, and [`Decision::accept`] is the answer to
+//! write.
 //!
 //! ```
 //! use ws_proto::handshake::policy::{AcceptPolicy, Refusal};
@@ -15,6 +18,7 @@
 //! let policy = AcceptPolicy {
 //!     allowed_origins: vec!["https://app.example".into()],
 //!     subprotocols: vec!["chat.v2".into(), "chat.v1".into()],
+//!     deflate: None,
 //! };
 //! policy.validate()?;
 //!
@@ -40,11 +44,12 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use super::Request;
-use crate::extension::is_token;
+use super::{Accept, Request};
+use crate::http::is_token;
+use crate::negotiation::{DeflateConfig, ExtensionsValue, InvalidWindowBits, Negotiated};
 
-/// What a server accepts. Both fields empty (the default) accept every
-/// origin and choose no subprotocol.
+/// What a server accepts. The default accepts every origin, chooses no
+/// subprotocol and no compression.
 ///
 /// ```
 /// use ws_proto::handshake::policy::AcceptPolicy;
@@ -64,18 +69,64 @@ pub struct AcceptPolicy {
     /// this list is chosen; if none is, the connection opens without a
     /// subprotocol (RFC 6455 §4.2.2 leaves the choice to the server).
     pub subprotocols: Vec<String>,
+    /// permessage-deflate (RFC 7692): `None` (the default) never
+    /// compresses; `Some` accepts the client's first acceptable offer, as
+    /// [`DeflateConfig::negotiate`] does. Compression is off by default
+    /// because compressing secrets next to attacker-chosen text leaks them
+    /// (CRIME, BREACH).
+    pub deflate: Option<DeflateConfig>,
 }
 
 /// The policy's answer to an acceptable request.
 ///
 /// ```
 /// use ws_proto::handshake::policy::Decision;
-/// assert_eq!(Decision::default().subprotocol, None);
+/// let decision = Decision::default();
+/// assert_eq!(decision.subprotocol, None);
+/// assert_eq!(decision.extensions.rsv_mask(), 0);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Decision<'r> {
     /// The subprotocol to name in the 101 answer, borrowed from the request.
     pub subprotocol: Option<&'r str>,
+    /// The extensions the connection runs with: pass them to its
+    /// constructor.
+    pub extensions: Negotiated,
+    /// The `Sec-WebSocket-Extensions` value that announces
+    /// [`extensions`](Self::extensions); empty for none.
+    pub extensions_header: ExtensionsValue,
+}
+
+impl Decision<'_> {
+    /// The 101 answer for this decision, ready for
+    /// [`write_accept`](super::write_accept); add extra fields with
+    /// struct update syntax.
+    ///
+    /// ```
+    /// use ws_proto::handshake::{parse_request, policy::AcceptPolicy, write_accept};
+    /// use ws_proto::negotiation::DeflateConfig;
+    ///
+    /// let head = b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    ///     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+    ///     Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+    /// let request = parse_request(head)?;
+    /// let policy = AcceptPolicy { deflate: Some(DeflateConfig::default()), ..Default::default() };
+    /// let decision = policy.evaluate(&request)?;
+    /// let mut out = [0u8; 512];
+    /// let n = write_accept(&request, &decision.accept(), &mut out)?;
+    /// let text = std::str::from_utf8(&out[..n])?;
+    /// assert!(text.contains("\r\nSec-WebSocket-Extensions: permessage-deflate; \
+    ///     server_max_window_bits=12; client_max_window_bits=12\r\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn accept(&self) -> Accept<'_> {
+        Accept {
+            subprotocol: self.subprotocol,
+            extensions: (!self.extensions_header.is_empty())
+                .then(|| self.extensions_header.as_str()),
+            extra_headers: &[],
+        }
+    }
 }
 
 /// Why the policy refuses a request.
@@ -139,6 +190,8 @@ pub enum PolicyError {
     InvalidOrigin(String),
     /// A subprotocol that is not an HTTP token (RFC 6455 §4.1, item 10).
     InvalidSubprotocol(String),
+    /// A permessage-deflate window setting outside 8..=15.
+    InvalidWindowBits(InvalidWindowBits),
 }
 
 impl fmt::Display for PolicyError {
@@ -151,6 +204,7 @@ impl fmt::Display for PolicyError {
             PolicyError::InvalidSubprotocol(p) => {
                 write!(f, "subprotocol {p:?} is not an HTTP token")
             }
+            PolicyError::InvalidWindowBits(e) => write!(f, "permessage-deflate: {e}"),
         }
     }
 }
@@ -159,8 +213,8 @@ impl core::error::Error for PolicyError {}
 
 impl AcceptPolicy {
     /// Checks every setting: origins must be serialized origins
-    /// (`scheme://host[:port]`, an optional trailing `/` allowed) and
-    /// subprotocols HTTP tokens.
+    /// (`scheme://host[:port]`, an optional trailing `/` allowed),
+    /// subprotocols HTTP tokens, and deflate window bits in 8..=15.
     ///
     /// ```
     /// use ws_proto::handshake::policy::{AcceptPolicy, PolicyError};
@@ -175,6 +229,9 @@ impl AcceptPolicy {
         }
         if let Some(p) = self.subprotocols.iter().find(|p| !is_token(p)) {
             return Err(PolicyError::InvalidSubprotocol(p.clone()));
+        }
+        if let Some(deflate) = &self.deflate {
+            deflate.validate().map_err(PolicyError::InvalidWindowBits)?;
         }
         Ok(())
     }
@@ -220,7 +277,7 @@ impl AcceptPolicy {
     }
 
     /// Decides on a parsed, protocol-valid request: refuse it, or accept it
-    /// with the returned choices.
+    /// with the returned choices (subprotocol, negotiated extensions).
     ///
     /// ```
     /// use ws_proto::handshake::{parse_request, policy::AcceptPolicy};
@@ -234,8 +291,14 @@ impl AcceptPolicy {
         if !self.origin_allowed(request.origin()) {
             return Err(Refusal::OriginNotAllowed);
         }
+        let agreement = match &self.deflate {
+            Some(deflate) => deflate.negotiate(request.extensions()),
+            None => Default::default(),
+        };
         Ok(Decision {
             subprotocol: self.choose_subprotocol(request.subprotocols()),
+            extensions: agreement.negotiated,
+            extensions_header: agreement.response,
         })
     }
 }

@@ -7,12 +7,12 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use super::{
-    check_crlf, complete, is_field_value, list_contains, single, utf8, values_of, AcceptKey,
-    BufferTooSmall, HandshakeError, HeaderValues, Writer, MAX_HEADERS,
+    complete, utf8, AcceptKey, BufferTooSmall, Fields, HandshakeError, Writer, MAX_HEADERS,
 };
 #[cfg(feature = "alloc")]
 use super::{HeadBuffer, Limits};
-use crate::extension::{is_token, Offers};
+use crate::extension::Offers;
+use crate::http::{is_field_value, is_token};
 
 /// A WebSocket opening request that passed every check of RFC 6455 §4.2.1,
 /// borrowing the head it was parsed from.
@@ -28,30 +28,23 @@ use crate::extension::{is_token, Offers};
 /// ```
 #[derive(Clone)]
 pub struct Request<'b> {
-    head: &'b [u8],
     path: &'b str,
     host: &'b str,
     key: &'b str,
     origin: Option<&'b str>,
-    /// The header table; only `headers[..len]` is meaningful.
-    headers: [httparse::Header<'b>; MAX_HEADERS],
-    len: usize,
+    fields: Fields<'b>,
 }
 
 impl fmt::Debug for Request<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Request")
             .field("path", &self.path)
-            .field("headers", &self.fields())
+            .field("headers", &self.fields)
             .finish()
     }
 }
 
 impl<'b> Request<'b> {
-    fn fields(&self) -> &[httparse::Header<'b>] {
-        &self.headers[..self.len]
-    }
-
     /// The request target, as sent (`/chat?room=1`).
     ///
     /// ```
@@ -122,7 +115,8 @@ impl<'b> Request<'b> {
     /// assert!(request.subprotocols().eq(["chat", "superchat", "v2"]));
     /// ```
     pub fn subprotocols(&self) -> impl Iterator<Item = &'b str> + '_ {
-        values_of(self.fields(), "sec-websocket-protocol")
+        self.fields
+            .values("sec-websocket-protocol")
             // parse_request checked that these are UTF-8.
             .flat_map(|value| core::str::from_utf8(value).unwrap_or("").split(','))
             .map(|element| element.trim_matches([' ', '\t']))
@@ -142,7 +136,7 @@ impl<'b> Request<'b> {
     /// assert_eq!(offer.name(), "permessage-deflate");
     /// ```
     pub fn extensions(&self) -> Offers<'b> {
-        Offers::from_values(HeaderValues::new(self.head, "sec-websocket-extensions"))
+        self.fields.extensions()
     }
 
     /// The value of the first field named `name`, ignoring ASCII case.
@@ -155,7 +149,7 @@ impl<'b> Request<'b> {
     /// assert_eq!(request.header("x-missing"), None);
     /// ```
     pub fn header(&self, name: &str) -> Option<&'b [u8]> {
-        values_of(self.fields(), name).next()
+        self.fields.first(name)
     }
 
     /// Every field in order, as `(name, value)`.
@@ -168,7 +162,7 @@ impl<'b> Request<'b> {
     /// assert_eq!(request.headers().count(), 5);
     /// ```
     pub fn headers(&self) -> impl Iterator<Item = (&'b str, &'b [u8])> + '_ {
-        self.fields().iter().map(|h| (h.name, h.value))
+        self.fields.pairs()
     }
 }
 
@@ -211,11 +205,9 @@ pub fn parse_request(head: &[u8]) -> Result<Request<'_>, HandshakeError> {
             request.headers.len(),
         )
     };
-    let head = &head[..end];
-    check_crlf(head)?;
-    let fields = &headers[..len];
+    let fields = Fields::new(head, end, headers, len)?;
 
-    if !values_of(fields, "upgrade").any(|v| list_contains(v, "websocket")) {
+    if !fields.lists("upgrade", "websocket") {
         return Err(HandshakeError::MissingUpgrade);
     }
     if method != "GET" {
@@ -224,39 +216,37 @@ pub fn parse_request(head: &[u8]) -> Result<Request<'_>, HandshakeError> {
     if version < 1 {
         return Err(HandshakeError::HttpVersion);
     }
-    let host = match single(fields, "Host")? {
+    let host = match fields.single("Host")? {
         Some(host) if !host.is_empty() => utf8(host, "Host is not UTF-8")?,
         _ => return Err(HandshakeError::MissingHost),
     };
-    if !values_of(fields, "connection").any(|v| list_contains(v, "upgrade")) {
+    if !fields.lists("connection", "upgrade") {
         return Err(HandshakeError::MissingConnectionUpgrade);
     }
-    if single(fields, "Sec-WebSocket-Version")? != Some(b"13") {
+    if fields.single("Sec-WebSocket-Version")? != Some(b"13") {
         return Err(HandshakeError::UnsupportedVersion);
     }
     let key = {
-        let mut keys = values_of(fields, "sec-websocket-key");
+        let mut keys = fields.values("sec-websocket-key");
         match (keys.next(), keys.next()) {
             (None, _) => return Err(HandshakeError::MissingKey),
             (Some(_), Some(_)) => return Err(HandshakeError::DuplicateKey),
             (Some(key), None) => check_key(key)?,
         }
     };
-    let origin = match single(fields, "Origin")? {
+    let origin = match fields.single("Origin")? {
         Some(origin) => Some(utf8(origin, "Origin is not UTF-8")?),
         None => None,
     };
-    for value in values_of(fields, "sec-websocket-protocol") {
+    for value in fields.values("sec-websocket-protocol") {
         utf8(value, "Sec-WebSocket-Protocol is not UTF-8")?;
     }
     Ok(Request {
-        head,
         path,
         host,
         key,
         origin,
-        headers,
-        len,
+        fields,
     })
 }
 
@@ -307,7 +297,10 @@ pub struct Accept<'a> {
     /// unless it is a token.
     pub subprotocol: Option<&'a str>,
     /// The `Sec-WebSocket-Extensions` value: the accepted extensions and
-    /// their parameters. Left out if empty or if it holds a control
+    /// their parameters, such as the
+    /// [`Agreement::response`](crate::negotiation::Agreement::response) of
+    /// permessage-deflate negotiation (see also `policy::Decision::accept`,
+    /// with the `alloc` feature). Left out if empty or if it holds a control
     /// character.
     pub extensions: Option<&'a str>,
     /// More fields, such as `Set-Cookie`, written after the others (see
@@ -1140,6 +1133,7 @@ mod tests {
     #[cfg(not(miri))]
     mod props {
         use super::*;
+        use crate::handshake::check_crlf;
         use proptest::prelude::*;
 
         proptest! {
