@@ -140,9 +140,11 @@ fn miniz_compress(
 }
 
 /// zlib's contract: call again with the same flush while the output fills
-/// up. A sync flush whose marker exactly fills the output is then repeated
-/// by zlib (one more empty block, 5 bytes, still a valid stream); offering
-/// room for the worst case up front makes that practically unreachable.
+/// up. When the marker exactly fills the output, zlib answers the repeated
+/// flush with one more empty block (5 bytes, still a valid stream), so the
+/// room doubles on every full call: the repeat then ends with room to spare.
+/// Room for the worst case is offered up front, which makes the repeat
+/// practically unreachable.
 #[cfg(feature = "deflate-zlib-rs")]
 fn zlib_compress(
     d: &mut zlib_rs::Deflate,
@@ -158,9 +160,7 @@ fn zlib_compress(
     let mut spare = if min_spare > 1 {
         // Block headers, the pending bit buffer and the marker on top of the
         // stored-block worst case.
-        zlib_rs::compress_bound(input.len())
-            .saturating_add(64)
-            .max(min_spare)
+        zlib_rs::compress_bound(input.len()).saturating_add(64).max(min_spare)
     } else {
         1
     };
@@ -181,8 +181,8 @@ fn zlib_compress(
             // Nothing left to do (a repeated flush with no new input).
             return Ok(());
         }
-        if min_spare > 1 {
-            spare = spare.max(4096);
+        if written == spare {
+            spare = spare.saturating_mul(2);
         }
     }
 }
