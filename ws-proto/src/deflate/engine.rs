@@ -160,7 +160,9 @@ fn zlib_compress(
     let mut spare = if min_spare > 1 {
         // Block headers, the pending bit buffer and the marker on top of the
         // stored-block worst case.
-        zlib_rs::compress_bound(input.len()).saturating_add(64).max(min_spare)
+        zlib_rs::compress_bound(input.len())
+            .saturating_add(64)
+            .max(min_spare)
     } else {
         1
     };

@@ -73,8 +73,14 @@ fn rfc_7_2_3_2_shared_window() {
 fn rfc_7_2_3_3_no_compression_block() {
     for backend in backends() {
         let config = Config::default().with_backend(backend);
-        let msg = [0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00];
-        assert_eq!(inflate_all(config, &[&msg]).unwrap(), [b"Hello"], "{backend:?}");
+        let msg = [
+            0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+        ];
+        assert_eq!(
+            inflate_all(config, &[&msg]).unwrap(),
+            [b"Hello"],
+            "{backend:?}"
+        );
     }
 }
 
@@ -120,8 +126,14 @@ fn a_final_block_inside_a_message_is_followed_by_a_stream_using_the_window() {
 fn rfc_7_2_3_5_two_blocks_in_one_message() {
     for backend in backends() {
         let config = Config::default().with_backend(backend);
-        let msg = [0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00];
-        assert_eq!(inflate_all(config, &[&msg]).unwrap(), [b"Hello"], "{backend:?}");
+        let msg = [
+            0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00,
+        ];
+        assert_eq!(
+            inflate_all(config, &[&msg]).unwrap(),
+            [b"Hello"],
+            "{backend:?}"
+        );
     }
 }
 
@@ -129,7 +141,9 @@ fn rfc_7_2_3_5_two_blocks_in_one_message() {
 fn an_empty_message_compresses_to_one_stored_block_header() {
     for backend in backends() {
         for takeover in [false, true] {
-            let config = Config::default().with_backend(backend).with_no_context_takeover(!takeover);
+            let config = Config::default()
+                .with_backend(backend)
+                .with_no_context_takeover(!takeover);
             let mut c = MessageCompressor::new(config).unwrap();
             let mut d = MessageDecompressor::new(config).unwrap();
             for payload in [&b""[..], b"abc", b"", b""] {
@@ -152,8 +166,14 @@ fn garbage_is_refused_and_the_decompressor_stays_failed() {
         let mut d = MessageDecompressor::new(Config::default().with_backend(backend)).unwrap();
         let mut out = BytesMut::new();
         // BTYPE = 11 is reserved.
-        assert_eq!(d.decompress(&[0xff, 0xff, 0xff], &mut out, 64), Err(DecompressError::Corrupt));
-        assert_eq!(d.decompress(&HELLO, &mut out, 64), Err(DecompressError::Failed));
+        assert_eq!(
+            d.decompress(&[0xff, 0xff, 0xff], &mut out, 64),
+            Err(DecompressError::Corrupt)
+        );
+        assert_eq!(
+            d.decompress(&HELLO, &mut out, 64),
+            Err(DecompressError::Failed)
+        );
         assert!(out.is_empty());
     }
 }
@@ -171,7 +191,10 @@ fn the_budget_is_exact() {
         assert_eq!(d.decompress(&wire, &mut out, 10_000), Ok(10_000));
         let mut d = MessageDecompressor::new(config).unwrap();
         out.clear();
-        assert_eq!(d.decompress(&wire, &mut out, 9_999), Err(DecompressError::TooLarge));
+        assert_eq!(
+            d.decompress(&wire, &mut out, 9_999),
+            Err(DecompressError::TooLarge)
+        );
         assert!(out.is_empty());
     }
 }
@@ -194,7 +217,10 @@ fn a_streamed_message_cannot_be_interleaved_with_a_whole_one() {
     let mut c = MessageCompressor::new(Config::default()).unwrap();
     let mut out = BytesMut::new();
     c.compress_fragment(b"abc", false, &mut out).unwrap();
-    assert_eq!(c.compress(b"x", &mut out), Err(super::CompressError::MessageOpen));
+    assert_eq!(
+        c.compress(b"x", &mut out),
+        Err(super::CompressError::MessageOpen)
+    );
     assert!(!c.release());
     c.compress_fragment(b"", true, &mut out).unwrap();
     assert!(c.release());
@@ -249,7 +275,8 @@ fn round_trip(config: Config, messages: &[Vec<u8>], piece: usize, feed: usize) {
         } else {
             let mut chunks = m.chunks(piece).peekable();
             while let Some(chunk) = chunks.next() {
-                c.compress_fragment(chunk, chunks.peek().is_none(), &mut wire).unwrap();
+                c.compress_fragment(chunk, chunks.peek().is_none(), &mut wire)
+                    .unwrap();
             }
         }
         if config.no_context_takeover {
@@ -270,7 +297,12 @@ fn round_trip(config: Config, messages: &[Vec<u8>], piece: usize, feed: usize) {
             }
             let left = m.len() - out.len();
             d.finish(&mut out, left).unwrap();
-            assert_eq!(&out[..], &m[..], "{config:?} inflated by {:?}", d.config().backend);
+            assert_eq!(
+                &out[..],
+                &m[..],
+                "{config:?} inflated by {:?}",
+                d.config().backend
+            );
         }
     }
 }
@@ -310,7 +342,11 @@ fn tiny_output_room_still_yields_one_marker() {
         let mut c = MessageCompressor::new(config).unwrap();
         c.set_min_spare(1);
         let mut ins = Inspector::default();
-        for m in [periodic(5, 100, 3_000), periodic(6, 40, 300), alloc::vec![7u8; 1]] {
+        for m in [
+            periodic(5, 100, 3_000),
+            periodic(6, 40, 300),
+            alloc::vec![7u8; 1],
+        ] {
             let mut wire = BytesMut::new();
             c.compress(&m, &mut wire).unwrap();
             assert_eq!(ins.message(&wire).unwrap(), m);
@@ -328,11 +364,18 @@ fn a_bomb_stops_at_the_budget() {
         let mut d = MessageDecompressor::new(config).unwrap();
         let mut out = BytesMut::new();
         let budget = 100_000;
-        assert_eq!(d.feed(&wire, &mut out, budget), Err(DecompressError::TooLarge));
+        assert_eq!(
+            d.feed(&wire, &mut out, budget),
+            Err(DecompressError::TooLarge)
+        );
         assert!(out.is_empty());
         // At most budget + 1 + one step was ever asked of the buffer; its
         // own growth policy may double that.
-        assert!(out.capacity() <= 2 * (budget + 1 + 64 * 1024), "capacity {}", out.capacity());
+        assert!(
+            out.capacity() <= 2 * (budget + 1 + 64 * 1024),
+            "capacity {}",
+            out.capacity()
+        );
     }
 }
 
