@@ -16,6 +16,7 @@
 //! | [`utf8`] | §5.6, §8.1 incremental UTF-8 | no |
 //! | [`close`] | §5.5.1, §7.4 close codes and payloads | no |
 //! | `connection` | §5, §6, §7: the state machine | yes |
+//! | `deflate` | RFC 7692 §7.2 permessage-deflate codec (feature `deflate`) | yes |
 //!
 //! With the default `alloc` feature, [`Connection`](connection::Connection)
 //! ties them together; see its documentation for a complete example of
@@ -34,6 +35,8 @@ extern crate std;
 pub mod close;
 #[cfg(feature = "alloc")]
 pub mod connection;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 pub mod extension;
 pub mod frame;
 pub mod handshake;

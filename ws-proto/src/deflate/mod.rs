@@ -1,0 +1,97 @@
+//! The permessage-deflate codec (RFC 7692 §7.2): compressing and inflating
+//! message payloads, independent of frames and of the handshake.
+//!
+//! One [`MessageCompressor`] and one [`MessageDecompressor`] per connection,
+//! each built from a [`Config`] that the negotiation fills in (window bits
+//! and context takeover for that direction, plus our level and memory level).
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use ws_proto::deflate::{Config, MessageCompressor, MessageDecompressor};
+//!
+//! let config = Config::server_default();
+//! let mut tx = MessageCompressor::new(config).unwrap();
+//! let mut rx = MessageDecompressor::new(config).unwrap();
+//!
+//! let mut wire = BytesMut::new();
+//! tx.compress(br#"{"op":"chat","text":"hi"}"#, &mut wire).unwrap();
+//!
+//! let max_message_size = 1 << 20;
+//! let mut message = BytesMut::new();
+//! rx.feed(&wire, &mut message, max_message_size).unwrap();
+//! rx.finish(&mut message, max_message_size - message.len()).unwrap();
+//! assert_eq!(&message[..], br#"{"op":"chat","text":"hi"}"#);
+//! ```
+//!
+//! # Design
+//!
+//! * **Backends** ([`Backend`]): the `deflate` feature brings miniz_oxide
+//!   (pure Rust, `no_std` + `alloc`); `deflate-zlib-rs` adds zlib-rs and
+//!   makes it the default. Both sit behind one internal deflater/inflater
+//!   enum, so the message layer is written once.
+//! * **Window bits.** A compressor configured for `N` bits never refers
+//!   more than `2^N` bytes back (tested for every `N` and backend by
+//!   decoding the output with an independent decoder that records every
+//!   distance):
+//!   - zlib-rs is given `N` for 9–15. For `N = 8` it is given 9, because
+//!     zlib cannot make 8-bit raw streams (RFC 7692 §7.1.2.1 notes this);
+//!     zlib's matcher keeps 262 bytes of lookahead out of the window, so at
+//!     9 bits its farthest distance is 512 − 262 = 250 ≤ 256, which a peer
+//!     that keeps only 256 bytes can follow.
+//!   - miniz_oxide always searches 32 KiB whatever it is told, so below 15
+//!     bits it is switched to its RLE strategy (every match has distance 1;
+//!     level 0 stays stored blocks). That is safe for any `N` and much
+//!     weaker on text; use zlib-rs where peers ask for small windows.
+//!
+//!   A decompressor for `N` bits: zlib-rs keeps a `2^N` window and rejects
+//!   a stream that refers further back ([`DecompressError::Corrupt`]);
+//!   miniz_oxide keeps 32 KiB whatever `N` is and accepts such a stream.
+//! * **Sync flush** (§7.2.1): every message ends with a sync flush and
+//!   exactly one `00 00 ff ff` marker is removed. miniz_oxide emits a second
+//!   marker, or none, when a flush meets a full output buffer and is
+//!   retried; its callback form, which has no output buffer, flushes exactly
+//!   once. zlib-rs is given room for the worst case up front. An empty
+//!   message compresses to the single byte `00`.
+//! * **Context takeover**: with `no_context_takeover` the compressor resets
+//!   after each message. The decompressor never needs to reset (the peer's
+//!   stream simply does not refer back), so it does not, and it can be
+//!   [released](MessageDecompressor::release) between messages.
+//! * **Final blocks** (§7.2.3.4): a peer may end a message's data with a
+//!   BFINAL = 1 block. The next bytes (the rest of this message, or the
+//!   next message) start a new deflate stream which, with context takeover,
+//!   may still refer to the window. miniz_oxide's window is its output
+//!   ring, which outlives a re-initialised block decoder; zlib-rs cannot
+//!   restart while keeping its window, so with takeover the decompressor
+//!   keeps its own copy of the last `2^N` output bytes and hands it to the
+//!   new stream as a dictionary. A message that ends exactly after a final
+//!   block is complete without the appended tail.
+//! * **Bounded inflation**: every call takes a budget; output is produced in
+//!   steps of at most 64 KiB and never more than one byte past the budget
+//!   before [`DecompressError::TooLarge`]. Memory is the budget plus one step,
+//!   whatever the input's ratio.
+//! * **Memory**: state is allocated on the first message, not at
+//!   construction, and can be released between messages. Measured by
+//!   `tests/deflate_memory.rs` (heap bytes per state; run it with
+//!   `--nocapture` for the table):
+//!
+//!   | state | window 15, mem 8 | window 12, mem 5 |
+//!   |---|---|---|
+//!   | zlib-rs compressor | see test output | see test output |
+//!   | miniz_oxide compressor (fixed) | see test output | — |
+//!
+//! * **Not checked**: a message whose data stops inside a block (a
+//!   truncated stream) is not detected at [`MessageDecompressor::finish`]:
+//!   neither backend reports whether it rests on a block boundary. Its
+//!   remaining bits are read as the start of the next message, which then
+//!   fails or decodes to bytes the UTF-8 check sees.
+
+mod compress;
+mod config;
+mod decompress;
+mod engine;
+#[cfg(test)]
+mod tests;
+
+pub use compress::{CompressError, MessageCompressor, SYNC_MARKER};
+pub use config::{Backend, Config, ConfigError, MAX_WINDOW_BITS, MIN_WINDOW_BITS};
+pub use decompress::{DecompressError, MessageDecompressor};
