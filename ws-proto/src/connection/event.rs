@@ -89,6 +89,11 @@ pub enum Error {
     CloseTimeout,
     /// The transport ended before the close handshake finished.
     AbnormalClosure,
+    /// A compressed message could not be inflated (permessage-deflate).
+    #[cfg(feature = "deflate")]
+    Compression(crate::deflate::DecompressError),
+    /// Our compressor failed on a message we were sending.
+    CompressionFailed,
 }
 
 impl Error {
@@ -111,6 +116,17 @@ impl Error {
             Error::MessageTooBig { .. } => CloseCode::MESSAGE_TOO_BIG,
             Error::KeepAliveTimeout => CloseCode::INTERNAL_ERROR,
             Error::CloseTimeout | Error::AbnormalClosure => CloseCode::ABNORMAL,
+            #[cfg(feature = "deflate")]
+            Error::Compression(crate::deflate::DecompressError::Corrupt) => {
+                CloseCode::INVALID_PAYLOAD
+            }
+            #[cfg(feature = "deflate")]
+            Error::Compression(crate::deflate::DecompressError::TooLarge) => {
+                CloseCode::MESSAGE_TOO_BIG
+            }
+            #[cfg(feature = "deflate")]
+            Error::Compression(_) => CloseCode::INTERNAL_ERROR,
+            Error::CompressionFailed => CloseCode::INTERNAL_ERROR,
         }
     }
 }
@@ -133,6 +149,9 @@ impl fmt::Display for Error {
             Error::KeepAliveTimeout => f.write_str("keep-alive ping timeout"),
             Error::CloseTimeout => f.write_str("close handshake timed out"),
             Error::AbnormalClosure => f.write_str("connection ended without a close frame"),
+            #[cfg(feature = "deflate")]
+            Error::Compression(e) => write!(f, "compressed message: {e}"),
+            Error::CompressionFailed => f.write_str("compressing a message failed"),
         }
     }
 }

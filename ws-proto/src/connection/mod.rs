@@ -98,8 +98,10 @@ mod send;
 mod timers;
 
 pub use event::{Error, Event, SendError};
+pub use extension::{CompressionConfig, ExtensionError};
 pub use message::{Message, MessageKind, Utf8Bytes};
 
+use crate::negotiation::Negotiated;
 use extension::Extensions;
 use recv::{Received, Receiver, RecvRules};
 use send::{OutQueue, Payload};
@@ -161,6 +163,10 @@ pub struct Config {
     /// crosses it), and text is still checked as UTF-8 as it arrives. What
     /// is lifted is the reassembly: a message never has to fit in memory.
     pub stream_messages: bool,
+    /// How we compress when permessage-deflate was negotiated (level,
+    /// memory, smallest message worth compressing). The window and context
+    /// takeover come from the negotiation.
+    pub compression: CompressionConfig,
 }
 
 impl Default for Config {
@@ -175,6 +181,7 @@ impl Default for Config {
             keep_alive_timeout: None,
             close_timeout: Duration::from_secs(10),
             stream_messages: false,
+            compression: CompressionConfig::default(),
         }
     }
 }
@@ -274,6 +281,49 @@ impl Connection {
         Self::new(Role::Server, config, None)
     }
 
+    /// A server-side connection with the extensions the opening handshake
+    /// negotiated ([`Decision::extensions`](crate::handshake::policy::Decision)
+    /// or [`DeflateConfig::negotiate`](crate::negotiation::DeflateConfig::negotiate)).
+    /// Fails only if permessage-deflate was negotiated in a build without
+    /// the `deflate` feature, or with settings out of range.
+    ///
+    /// ```
+    /// use ws_proto::connection::{Config, Connection};
+    /// use ws_proto::negotiation::{DeflateParams, Negotiated};
+    ///
+    /// let negotiated = Negotiated { permessage_deflate: Some(DeflateParams::default()) };
+    /// let mut conn = Connection::server_with(Config::default(), negotiated).unwrap();
+    /// conn.send_text("Hello").unwrap();
+    /// // RFC 7692 §7.2.3.1: RSV1 set, "Hello" compressed to 7 bytes.
+    /// assert_eq!(conn.pending_output(), &[0xC1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
+    /// ```
+    pub fn server_with(config: Config, negotiated: Negotiated) -> Result<Self, ExtensionError> {
+        let mut conn = Self::new(Role::Server, config, None);
+        conn.ext = Extensions::new(negotiated, Role::Server, conn.config.compression)?;
+        Ok(conn)
+    }
+
+    /// A client-side connection with the extensions the server accepted
+    /// ([`Response::negotiated`](crate::handshake::Response::negotiated)).
+    /// See [`client`](Self::client) for the seed.
+    ///
+    /// ```
+    /// use ws_proto::connection::{Config, Connection};
+    /// use ws_proto::negotiation::Negotiated;
+    ///
+    /// let conn = Connection::client_with(Config::default(), Negotiated::NONE, [9; 32]).unwrap();
+    /// assert!(conn.pending_output().is_empty());
+    /// ```
+    pub fn client_with(
+        config: Config,
+        negotiated: Negotiated,
+        mask_seed: [u8; 32],
+    ) -> Result<Self, ExtensionError> {
+        let mut conn = Self::new(Role::Client, config, Some(MaskKeys::new(mask_seed)));
+        conn.ext = Extensions::new(negotiated, Role::Client, conn.config.compression)?;
+        Ok(conn)
+    }
+
     /// A client-side connection, in the open state. The core has no random
     /// source, so the caller supplies 32 random bytes that key the
     /// generator of masking keys ([`MaskKeys`]: §5.3 requires keys nobody
@@ -300,7 +350,7 @@ impl Connection {
             recv: Receiver::new(config.receive_buffer_size),
             config,
             out: OutQueue::default(),
-            ext: Extensions::none(),
+            ext: Extensions::default(),
             sending: None,
             deferred_pong: None,
             events: VecDeque::new(),
@@ -771,21 +821,38 @@ impl Connection {
         }
         let fragment = self.config.fragment_size.unwrap_or(usize::MAX).max(1);
         let masked = self.role == Role::Client;
-        if !self.fits(send::wire_len(payload.len(), fragment, masked)) {
+        // Checked on the largest size the extension could produce, before
+        // it runs: a compressor's window must not take in a message that is
+        // then refused.
+        let bound = self.ext.encoded_bound(payload.len());
+        if !self.fits(send::wire_len(bound, fragment, masked)) {
             return Err(SendError::QueueFull);
         }
-        // Extension stage (outgoing): none negotiated, bytes pass through.
+        // Extension stage (outgoing).
+        let (rsv, payload) = match self
+            .ext
+            .encode(payload.as_slice())
+            .map_err(|_| SendError::Extension)?
+        {
+            Some(encoded) => (encoded.rsv, Payload::Shared(encoded.payload)),
+            None => (0, payload),
+        };
+        // Fragment, frame and mask.
         let mut opcode = opcode_of(kind);
+        let mut header_rsv = rsv;
         let len = payload.len();
         let mut start = 0;
         loop {
             let end = start + (len - start).min(fragment);
             let fin = end == len;
-            self.push_frame(FrameHeader::new(opcode, fin, 0), payload.slice(start..end));
+            let mut header = FrameHeader::new(opcode, fin, 0);
+            header.rsv = header_rsv;
+            self.push_frame(header, payload.slice(start..end));
             if fin {
                 return Ok(());
             }
             opcode = OpCode::Continuation;
+            header_rsv = 0;
             start = end;
         }
     }
@@ -821,11 +888,24 @@ impl Connection {
             Some(s) if s.kind == kind => OpCode::Continuation,
             Some(_) => return Err(SendError::KindMismatch),
         };
-        let wire = send::wire_len(data.len(), usize::MAX, self.role == Role::Client);
+        let bound = self.ext.encoded_bound(data.len());
+        let wire = send::wire_len(bound, usize::MAX, self.role == Role::Client);
         if !self.fits(wire) {
             return Err(SendError::QueueFull);
         }
-        self.push_frame(FrameHeader::new(opcode, fin, 0), Payload::Borrowed(data));
+        let first = self.sending.is_none();
+        let mut header = FrameHeader::new(opcode, fin, 0);
+        match self
+            .ext
+            .encode_fragment(data, first, fin)
+            .map_err(|_| SendError::Extension)?
+        {
+            Some(encoded) => {
+                header.rsv = encoded.rsv;
+                self.push_frame(header, Payload::Shared(encoded.payload));
+            }
+            None => self.push_frame(header, Payload::Borrowed(data)),
+        }
         self.sending = (!fin).then_some(Sending { kind });
         Ok(())
     }
