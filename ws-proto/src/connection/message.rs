@@ -321,6 +321,23 @@ mod tests {
     }
 
     #[test]
+    fn utf8_bytes_from_the_receive_path_reads_back() {
+        use crate::connection::{Config, Connection, Event};
+        let text = "κόσμε, 𝄞 and ascii";
+        let mut client = Connection::client(Config::default(), [5; 32]);
+        let mut server = Connection::server(Config::default());
+        client.send_text(text).unwrap();
+        server.feed(client.pending_output());
+        match server.poll_event() {
+            Some(Event::Message(Message::Text(t))) => {
+                assert_eq!(&*t, text);
+                assert_eq!(t.chars().count(), text.chars().count());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn utf8_bytes_rejects_what_is_not_utf8() {
         for bad in [&b"\xff"[..], b"\xc3", b"a\xed\xa0\x80", b"\xf4\x90\x80\x80"] {
             assert!(Utf8Bytes::try_from(Bytes::copy_from_slice(bad)).is_err());
