@@ -136,7 +136,9 @@ pub struct Config {
     /// ever would make it unsendable, and the caller already holds it.
     pub max_send_queue: usize,
     /// Outgoing messages are split into frames of at most this many payload
-    /// bytes. Default `None`: one frame per message.
+    /// bytes, and so is each piece given to
+    /// [`Connection::send_fragment`]. Default `None`: one frame per message
+    /// (per piece).
     pub fragment_size: Option<usize>,
     /// Initial size of the receive buffer that [`Connection::recv_buffer`]
     /// lends, in bytes. Default 4 KiB. It grows only to hold one frame of a
@@ -710,6 +712,12 @@ impl Connection {
         self.out.len() == 0 || self.out.len().saturating_add(wire) <= self.config.max_send_queue
     }
 
+    /// Bytes a control frame with `len` payload bytes takes on the wire,
+    /// so that the queue limit is exact for control frames too.
+    fn control_wire_len(&self, len: usize) -> usize {
+        send::wire_len(len, usize::MAX, self.role == Role::Client)
+    }
+
     fn check_open(&self) -> Result<(), SendError> {
         if self.close_sent() || self.ended() {
             Err(SendError::Closed)
@@ -775,15 +783,30 @@ impl Connection {
             return Err(SendError::QueueFull);
         }
         // Extension stage (outgoing): none negotiated, bytes pass through.
-        let mut opcode = opcode_of(kind);
+        self.push_fragments(opcode_of(kind), payload, fragment, true);
+        Ok(())
+    }
+
+    /// Queues `payload` as frames of at most `fragment` bytes, the first
+    /// with `opcode`, the rest continuations; the last carries `fin`.
+    fn push_fragments(
+        &mut self,
+        mut opcode: OpCode,
+        payload: Payload<'_>,
+        fragment: usize,
+        fin: bool,
+    ) {
         let len = payload.len();
         let mut start = 0;
         loop {
             let end = start + (len - start).min(fragment);
-            let fin = end == len;
-            self.push_frame(FrameHeader::new(opcode, fin, 0), payload.slice(start..end));
-            if fin {
-                return Ok(());
+            let last = end == len;
+            self.push_frame(
+                FrameHeader::new(opcode, fin && last, 0),
+                payload.slice(start..end),
+            );
+            if last {
+                return;
             }
             opcode = OpCode::Continuation;
             start = end;
@@ -796,6 +819,8 @@ impl Connection {
     /// ([`SendError::MessageInProgress`]); pings, pongs and a close may go
     /// between fragments. Text fragments are `&[u8]` so that a character may
     /// straddle two of them; the caller must send valid UTF-8 as a whole.
+    /// A piece longer than [`Config::fragment_size`] goes out as several
+    /// frames.
     ///
     /// ```
     /// # use ws_proto::connection::{Config, Connection, MessageKind, SendError};
@@ -821,11 +846,14 @@ impl Connection {
             Some(s) if s.kind == kind => OpCode::Continuation,
             Some(_) => return Err(SendError::KindMismatch),
         };
-        let wire = send::wire_len(data.len(), usize::MAX, self.role == Role::Client);
+        // Each piece is cut per `fragment_size` too: the setting bounds
+        // every data frame this side writes.
+        let fragment = self.config.fragment_size.unwrap_or(usize::MAX).max(1);
+        let wire = send::wire_len(data.len(), fragment, self.role == Role::Client);
         if !self.fits(wire) {
             return Err(SendError::QueueFull);
         }
-        self.push_frame(FrameHeader::new(opcode, fin, 0), Payload::Borrowed(data));
+        self.push_fragments(opcode, Payload::Borrowed(data), fragment, fin);
         self.sending = (!fin).then_some(Sending { kind });
         Ok(())
     }
@@ -859,7 +887,7 @@ impl Connection {
             return Err(SendError::ControlTooLong);
         }
         self.check_open()?;
-        if !self.fits(payload.len() + 6) {
+        if !self.fits(self.control_wire_len(payload.len())) {
             return Err(SendError::QueueFull);
         }
         self.push_frame(
@@ -920,7 +948,7 @@ impl Connection {
         if self.close_sent() || self.ended() {
             return;
         }
-        if self.fits(payload.len() + 6) {
+        if self.fits(self.control_wire_len(payload.len())) {
             self.push_frame(
                 FrameHeader::new(OpCode::Pong, true, 0),
                 Payload::Shared(payload),
@@ -1017,7 +1045,7 @@ impl Connection {
         // reading. Without that, pings piling up behind a full queue would
         // grow memory without bound.
         let arms_deadline = timeout.is_some() && !self.timers.is_running(Timer::Pong);
-        if arms_deadline || self.fits(14) {
+        if arms_deadline || self.fits(self.control_wire_len(8)) {
             self.ping_counter += 1;
             let id = self.ping_counter;
             self.push_frame(

@@ -768,3 +768,35 @@ fn zero_keepalive_durations_mean_off() {
     assert!(s.pending_output().is_empty(), "no pings");
     assert_eq!(s.state(), State::Open);
 }
+
+/// Found while updating the fuzz targets to `send_fragment`: a piece went
+/// out as one frame whatever `fragment_size` said.
+#[test]
+fn send_fragment_pieces_respect_fragment_size() {
+    let mut s = Connection::server(Config {
+        fragment_size: Some(2),
+        ..Config::default()
+    });
+    s.send_fragment(MessageKind::Binary, b"abcde", false)
+        .unwrap();
+    s.send_fragment(MessageKind::Binary, b"f", true).unwrap();
+    assert_eq!(
+        s.pending_output(),
+        &[0x02, 2, b'a', b'b', 0x00, 2, b'c', b'd', 0x00, 1, b'e', 0x80, 1, b'f']
+    );
+}
+
+/// Found by the exact queue check of the fuzz targets: control frames were
+/// counted as 6 bytes of header whatever the role, so a server refused a
+/// ping that fit exactly.
+#[test]
+fn queue_limit_is_exact_for_control_frames() {
+    let mut s = Connection::server(Config {
+        max_send_queue: 16,
+        ..Config::default()
+    });
+    s.send_binary(&[0; 2]).unwrap();
+    s.send_ping(&[0; 10]).unwrap();
+    assert_eq!(s.output_len(), 16, "4 + 12 bytes: exactly the limit");
+    assert_eq!(s.send_pong(b""), Err(SendError::QueueFull));
+}
