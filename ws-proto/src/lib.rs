@@ -37,6 +37,8 @@ pub mod extension;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod utf8;
 
 /// Which end of the connection we are. It decides who masks (§5.1) and who
