@@ -260,6 +260,9 @@ pub struct Connection {
     ping_counter: PingId,
     /// The keep-alive ping that armed the pong deadline.
     pong_armed_by: PingId,
+    /// Output position just after the last keep-alive ping queued over the
+    /// queue limit.
+    forced_ping_end: u64,
 }
 
 impl Connection {
@@ -313,6 +316,7 @@ impl Connection {
             timers,
             ping_counter: 0,
             pong_armed_by: 0,
+            forced_ping_end: 0,
         }
     }
 
@@ -1044,18 +1048,28 @@ impl Connection {
         // the pong deadline, which is what detects a peer that stopped
         // reading. Without that, pings piling up behind a full queue would
         // grow memory without bound.
+        // And only one such ping may wait unwritten: ping ids are
+        // predictable, so a peer that never reads could still answer each
+        // one, and every tick would queue another past the limit.
         let arms_deadline = timeout.is_some() && !self.timers.is_running(Timer::Pong);
-        if arms_deadline || self.fits(self.control_wire_len(8)) {
+        let fits = self.fits(self.control_wire_len(8));
+        let forced_unwritten = self.out.written() < self.forced_ping_end;
+        if fits || (arms_deadline && !forced_unwritten) {
             self.ping_counter += 1;
             let id = self.ping_counter;
             self.push_frame(
                 FrameHeader::new(OpCode::Ping, true, 0),
                 Payload::Borrowed(&id.to_be_bytes()),
             );
-            if let (true, Some(timeout)) = (arms_deadline, timeout) {
-                self.pong_armed_by = id;
-                self.timers.start(Timer::Pong, timeout);
+            if !fits {
+                self.forced_ping_end = self.out.queued();
             }
+        }
+        if let (true, Some(timeout)) = (arms_deadline, timeout) {
+            // Without a new ping, the deadline waits for an answer to the
+            // latest one, still in the queue.
+            self.pong_armed_by = self.ping_counter;
+            self.timers.start(Timer::Pong, timeout);
         }
         self.timers.start(Timer::KeepAlive, interval);
     }
