@@ -37,7 +37,7 @@ pub mod extension;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
-#[cfg(any(test, feature = "testing"))]
+#[cfg(any(all(test, feature = "alloc"), feature = "testing"))]
 pub mod testing;
 pub mod utf8;
 
