@@ -1,18 +1,24 @@
-//! Shared pieces of the fuzz targets: a checker for the bytes a connection
-//! emits, a heap counter for memory bounds, and the drivers of the
-//! connection targets (kept here so that regression inputs can be replayed
-//! from ordinary tests too).
+//! Shared pieces of the fuzz targets: a heap counter for memory bounds and
+//! the drivers of the connection targets (kept here so that regression
+//! inputs can be replayed from ordinary tests too). The checker of the
+//! bytes a connection writes and the wired pair with virtual time live in
+//! `ws_proto::testing` (feature `testing`), shared with ws-proto's tests.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
-use ws_proto::close::{parse_close_payload, truncate_reason, CloseCode};
-use ws_proto::connection::{Config, Connection, Error, Event, MessageKind, SendError, State};
-use ws_proto::frame::{FrameHeader, FrameRules, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+use bytes::Bytes;
+use ws_proto::close::CloseCode;
+use ws_proto::connection::{
+    Config, Connection, Error, Event, Message, MessageKind, SendError, State, Utf8Bytes,
+};
+use ws_proto::frame::{MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use ws_proto::mask::apply_mask;
+use ws_proto::testing::{
+    for_each_run_after, frame_wire_len, message_wire_len, Delivery, End, Pair, WireChecker,
+};
 use ws_proto::utf8::Utf8Validator;
 use ws_proto::Role;
 
@@ -68,214 +74,6 @@ fn debug_enabled() -> bool {
     *ON.get_or_init(|| std::env::var_os("WS_FUZZ_DEBUG").is_some())
 }
 
-// ----- wire checker ------------------------------------------------------
-
-/// Validates, incrementally, the byte stream one connection writes: every
-/// frame must decode and pass `check` for the receiving peer's role, data
-/// frames must follow the fragmentation rules and respect the sender's
-/// fragment size, text must be UTF-8 across fragments, control frames must
-/// be valid, and nothing may follow a close frame. It allocates nothing, so
-/// it does not disturb heap accounting.
-#[derive(Debug)]
-pub struct WireChecker {
-    rules: FrameRules,
-    fragment_size: Option<usize>,
-    head: [u8; MAX_HEADER_LEN],
-    head_len: usize,
-    frame: Option<(FrameHeader, u64)>,
-    message: Option<MessageKind>,
-    utf8: Utf8Validator,
-    control: [u8; MAX_CONTROL_PAYLOAD],
-    /// The close frame's code once a whole close frame was written
-    /// (`Some(None)` for an empty one).
-    pub close: Option<Option<CloseCode>>,
-    /// Complete frames seen.
-    pub frames: u64,
-    /// Payloads of the ping frames written, most recent last (bounded).
-    pub pings: VecDeque<([u8; 125], usize)>,
-    /// Pong frames written, and the payload of the last one.
-    pub pongs: u64,
-    pub last_pong: ([u8; 125], usize),
-    /// Bytes seen in total.
-    pub bytes: u64,
-}
-
-impl WireChecker {
-    /// A checker for what a connection of role `sender` writes.
-    pub fn new(sender: Role, fragment_size: Option<usize>) -> Self {
-        let receiver = match sender {
-            Role::Client => Role::Server,
-            Role::Server => Role::Client,
-        };
-        WireChecker {
-            rules: FrameRules {
-                role: receiver,
-                allowed_rsv: 0,
-                max_payload: u64::MAX,
-            },
-            fragment_size,
-            head: [0; MAX_HEADER_LEN],
-            head_len: 0,
-            frame: None,
-            message: None,
-            utf8: Utf8Validator::new(),
-            control: [0; MAX_CONTROL_PAYLOAD],
-            close: None,
-            frames: 0,
-            pings: VecDeque::new(),
-            pongs: 0,
-            last_pong: ([0; 125], 0),
-            bytes: 0,
-        }
-    }
-
-    /// No frame is half written.
-    pub fn at_boundary(&self) -> bool {
-        self.head_len == 0 && self.frame.is_none()
-    }
-
-    /// Takes the next bytes written. Panics on any violation.
-    pub fn push(&mut self, mut bytes: &[u8]) {
-        self.bytes += bytes.len() as u64;
-        while !bytes.is_empty() {
-            match self.frame {
-                None => {
-                    assert!(
-                        self.close.is_none(),
-                        "bytes written after a close frame: {bytes:02x?}"
-                    );
-                    let take = (MAX_HEADER_LEN - self.head_len).min(bytes.len());
-                    self.head[self.head_len..self.head_len + take].copy_from_slice(&bytes[..take]);
-                    let avail = self.head_len + take;
-                    match FrameHeader::decode(&self.head[..avail]) {
-                        Ok(None) => {
-                            self.head_len = avail;
-                            bytes = &bytes[take..];
-                        }
-                        Ok(Some((header, n))) => {
-                            // Of the bytes just copied, only those up to `n`
-                            // belong to the header.
-                            let used = n - self.head_len;
-                            bytes = &bytes[used..];
-                            self.head_len = 0;
-                            self.start_frame(header);
-                        }
-                        Err(e) => panic!(
-                            "emitted an undecodable header {:02x?}: {e}",
-                            &self.head[..avail]
-                        ),
-                    }
-                }
-                Some((header, done)) => {
-                    let want = header.payload_len - done;
-                    let take = want.min(bytes.len() as u64) as usize;
-                    self.payload(header, done, &bytes[..take]);
-                    bytes = &bytes[take..];
-                    let done = done + take as u64;
-                    if done == header.payload_len {
-                        self.frame = None;
-                        self.end_frame(header);
-                    } else {
-                        self.frame = Some((header, done));
-                    }
-                }
-            }
-        }
-    }
-
-    fn start_frame(&mut self, header: FrameHeader) {
-        if let Err(e) = header.check(&self.rules) {
-            panic!("emitted a frame the peer must reject: {header:?}: {e}");
-        }
-        if !header.opcode.is_control() {
-            if let Some(max) = self.fragment_size {
-                assert!(
-                    header.payload_len <= max.max(1) as u64,
-                    "frame of {} bytes with fragment size {max}",
-                    header.payload_len
-                );
-            }
-        }
-        match (header.opcode, self.message) {
-            (OpCode::Continuation, None) => panic!("continuation without a message"),
-            (OpCode::Text | OpCode::Binary, Some(_)) => panic!("new message inside a message"),
-            (OpCode::Text, None) => {
-                self.message = Some(MessageKind::Text);
-                self.utf8.reset();
-            }
-            (OpCode::Binary, None) => self.message = Some(MessageKind::Binary),
-            _ => {}
-        }
-        self.frame = Some((header, 0));
-        if header.payload_len == 0 {
-            self.frame = None;
-            self.end_frame(header);
-        }
-    }
-
-    fn payload(&mut self, header: FrameHeader, done: u64, bytes: &[u8]) {
-        if header.opcode.is_control() {
-            let start = done as usize;
-            let dst = &mut self.control[start..start + bytes.len()];
-            dst.copy_from_slice(bytes);
-            if let Some(key) = header.mask {
-                apply_mask(dst, key, start);
-            }
-            return;
-        }
-        if self.message == Some(MessageKind::Text) {
-            let mut tmp = [0u8; 256];
-            let mut off = done as usize;
-            for chunk in bytes.chunks(tmp.len()) {
-                let t = &mut tmp[..chunk.len()];
-                t.copy_from_slice(chunk);
-                if let Some(key) = header.mask {
-                    apply_mask(t, key, off);
-                }
-                off += chunk.len();
-                self.utf8
-                    .feed(t)
-                    .expect("emitted invalid UTF-8 in a text message");
-            }
-        }
-    }
-
-    fn end_frame(&mut self, header: FrameHeader) {
-        self.frames += 1;
-        let payload = &self.control[..header.payload_len.min(125) as usize];
-        match header.opcode {
-            OpCode::Close => {
-                let parsed = parse_close_payload(payload)
-                    .unwrap_or_else(|e| panic!("emitted an invalid close payload: {e}"));
-                self.close = Some(parsed.map(|(code, _)| code));
-            }
-            OpCode::Ping => {
-                let mut p = [0u8; 125];
-                p[..payload.len()].copy_from_slice(payload);
-                if self.pings.len() == 64 {
-                    self.pings.pop_front();
-                }
-                self.pings.push_back((p, payload.len()));
-            }
-            OpCode::Pong => {
-                self.pongs += 1;
-                self.last_pong.0[..payload.len()].copy_from_slice(payload);
-                self.last_pong.1 = payload.len();
-            }
-            _ => {
-                if header.fin {
-                    if self.message == Some(MessageKind::Text) {
-                        self.utf8
-                            .finish()
-                            .expect("text message ends inside a code point");
-                    }
-                    self.message = None;
-                }
-            }
-        }
-    }
-}
-
 // ----- configuration -------------------------------------------------------
 
 /// Small limits, so that the fuzzer reaches them with small inputs.
@@ -289,6 +87,7 @@ pub struct FuzzConfig {
     keep_alive_timeout_ms: Option<u16>,
     close_timeout_ms: u16,
     stream: bool,
+    receive_buffer: u16,
 }
 
 impl FuzzConfig {
@@ -303,6 +102,7 @@ impl FuzzConfig {
                 max_message_size: 4096,
                 max_send_queue: 2048,
                 fragment_size: None,
+                receive_buffer_size: 4096,
                 keep_alive_interval: None,
                 keep_alive_timeout: None,
                 close_timeout: Duration::from_secs(1),
@@ -313,6 +113,7 @@ impl FuzzConfig {
                 max_message_size: usize::from(c.max_message % 4096),
                 max_send_queue: usize::from(c.max_queue % 4096),
                 fragment_size: c.fragment.map(|f| usize::from(f % 1024)),
+                receive_buffer_size: usize::from(c.receive_buffer % 8192),
                 keep_alive_interval: c.keep_alive_interval_ms.map(ms),
                 keep_alive_timeout: c.keep_alive_timeout_ms.map(ms),
                 close_timeout: ms(c.close_timeout_ms),
@@ -381,24 +182,61 @@ impl ArbFrame<'_> {
 /// One step of the driver of a single connection.
 #[derive(Arbitrary, Debug)]
 pub enum Op<'a> {
-    /// Feed up to `n % 1024 + 1` bytes of the raw stream.
+    /// Feed up to `n % 1024 + 1` bytes of the raw stream with `feed`.
     Feed(u16),
-    /// Feed one encoded frame.
-    FeedFrame(ArbFrame<'a>),
+    /// Read up to `n % 1024 + 1` bytes of the raw stream straight into the
+    /// connection's buffer, as a driver reading a socket does:
+    /// `recv_buffer(min_len % 1024 + 1)`, copy, `commit`.
+    Read {
+        n: u16,
+        min_len: u16,
+    },
+    /// Feed one encoded frame, with `feed` or (when `lend`) through
+    /// `recv_buffer` and `commit`.
+    FeedFrame {
+        frame: ArbFrame<'a>,
+        lend: bool,
+    },
     /// Let time pass, in milliseconds, and call `handle_timeout`.
     Advance(u16),
     SendText(&'a str),
     SendBinary(&'a [u8]),
+    /// `send(&Message)`: a payload in `Bytes` that the caller keeps.
+    SendShared {
+        text: bool,
+        data: &'a str,
+    },
+    /// One piece of a message sent with `send_fragment`. Text pieces are
+    /// whole strings, so the message is UTF-8 as a whole, as the caller
+    /// must ensure.
+    Fragment {
+        text: bool,
+        data: &'a str,
+        fin: bool,
+    },
     Ping(&'a [u8]),
     Pong(&'a [u8]),
     Close(u16, &'a str),
     /// The transport wrote `n` bytes of the pending output.
     Consume(u16),
+    /// A vectored write: `output_chunks` into `slots % 4 + 1` slices, of
+    /// which the transport took up to `n` bytes.
+    WriteVectored {
+        n: u16,
+        slots: u8,
+    },
     Eof,
 }
 
 /// Largest chunk a `Feed` op hands over.
 const MAX_FEED: usize = 1024;
+
+/// Largest control frame on the wire: a 2-byte header, a masking key and
+/// 125 bytes of payload.
+const MAX_CONTROL_FRAME: usize = 2 + 4 + MAX_CONTROL_PAYLOAD;
+
+/// A keep-alive ping on the wire (8-byte counter, masked by a client).
+const KEEP_ALIVE_PING: usize = 2 + 4 + 8;
 
 /// Drives one connection of `role` with `data`: a 2-byte little-endian
 /// length, that many bytes of raw input from the peer, then an arbitrary
@@ -435,11 +273,25 @@ pub fn run_single(role: Role, data: &[u8]) {
     h.finish();
 }
 
+/// What a send asks of the connection, to check its answer against.
+struct SendCheck {
+    /// Bytes its frames take on the wire.
+    wire: usize,
+    /// A control payload within 125 bytes (always true for data).
+    valid: bool,
+    /// A complete data message, refused while a fragmented one is unfinished.
+    whole_message: bool,
+    /// A `send_fragment` piece: its kind and `fin`.
+    fragment: Option<(MessageKind, bool)>,
+    /// Output queued before the send.
+    before: usize,
+}
+
 struct Single {
     conn: Connection,
     config: Config,
     checker: WireChecker,
-    /// Bytes of `pending_output()` already given to the checker.
+    /// Bytes of the output queue already given to the checker.
     seen: usize,
     now: Duration,
     eof: bool,
@@ -448,8 +300,10 @@ struct Single {
     scratch: usize,
     errored: bool,
     close_event: bool,
-    /// The largest single send the connection accepted, framed.
-    biggest_send: usize,
+    /// The largest message or control frame accepted into an empty queue
+    /// (which takes any one), framed.
+    biggest_into_empty: usize,
+    /// The most receive-buffer space one feed or read asked for.
     biggest_feed: usize,
     heap_base: usize,
     /// The latest ping received and not yet answered (§5.5.2; only the
@@ -460,6 +314,8 @@ struct Single {
     close_before_poll: bool,
     /// A streamed message being received: its kind, size and UTF-8 state.
     stream: Option<(MessageKind, usize, Utf8Validator)>,
+    /// The kind of the message being sent with `send_fragment`, if any.
+    sending: Option<MessageKind>,
     frame_scratch: Vec<u8>,
 }
 
@@ -483,7 +339,7 @@ impl Single {
             scratch: 0,
             errored: false,
             close_event: false,
-            biggest_send: 0,
+            biggest_into_empty: 0,
             biggest_feed: 0,
             heap_base,
             owed_pong: None,
@@ -491,14 +347,71 @@ impl Single {
             pongs_before_poll: 0,
             close_before_poll: false,
             stream: None,
+            sending: None,
             frame_scratch,
         }
+    }
+
+    fn masked(&self) -> bool {
+        self.conn.role() == Role::Client
     }
 
     fn feed(&mut self, bytes: &[u8]) {
         self.biggest_feed = self.biggest_feed.max(bytes.len());
         self.conn.feed(bytes);
         self.settle();
+    }
+
+    /// Hands `bytes` over as a driver reading a socket does: into the space
+    /// `recv_buffer(min_len)` lends, then `commit`, polling in between.
+    fn read(&mut self, mut bytes: &[u8], min_len: usize) {
+        self.biggest_feed = self.biggest_feed.max(min_len);
+        loop {
+            let buf = self.conn.recv_buffer(min_len);
+            assert!(
+                buf.len() >= min_len,
+                "lent {} bytes, asked for {min_len}",
+                buf.len()
+            );
+            let n = bytes.len().min(buf.len());
+            buf[..n].copy_from_slice(&bytes[..n]);
+            self.conn.commit(n);
+            bytes = &bytes[n..];
+            self.settle();
+            if bytes.is_empty() {
+                break;
+            }
+        }
+    }
+
+    /// The transport wrote `n` bytes.
+    fn consume(&mut self, n: usize) {
+        self.conn.consume_output(n);
+        self.seen -= n;
+        if let Some(p) = &mut self.pending_at_eof {
+            *p -= n;
+        }
+        self.settle();
+    }
+
+    fn data_check(&self, len: usize, fragment: Option<(MessageKind, bool)>) -> SendCheck {
+        SendCheck {
+            wire: message_wire_len(len, self.config.fragment_size, self.masked()),
+            valid: true,
+            whole_message: fragment.is_none(),
+            fragment,
+            before: self.conn.output_len(),
+        }
+    }
+
+    fn control_check(&self, len: usize) -> SendCheck {
+        SendCheck {
+            wire: frame_wire_len(len, self.masked()),
+            valid: len <= MAX_CONTROL_PAYLOAD,
+            whole_message: false,
+            fragment: None,
+            before: self.conn.output_len(),
+        }
     }
 
     fn op(&mut self, op: &Op, wire: &mut &[u8]) {
@@ -509,7 +422,13 @@ impl Single {
                 *wire = later;
                 self.feed(now);
             }
-            Op::FeedFrame(frame) => {
+            Op::Read { n, min_len } => {
+                let n = (usize::from(*n) % MAX_FEED + 1).min(wire.len());
+                let (now, later) = wire.split_at(n);
+                *wire = later;
+                self.read(now, usize::from(*min_len) % MAX_FEED + 1);
+            }
+            Op::FeedFrame { frame, lend } => {
                 let mut buf = core::mem::take(&mut self.frame_scratch);
                 buf.clear();
                 frame.encode(self.conn.role(), &mut buf);
@@ -517,7 +436,11 @@ impl Single {
                 // Frames longer than a feed are handed over in pieces, as
                 // a transport would.
                 for chunk in buf.chunks(MAX_FEED) {
-                    self.feed(chunk);
+                    if *lend {
+                        self.read(chunk, chunk.len());
+                    } else {
+                        self.feed(chunk);
+                    }
                 }
                 self.frame_scratch = buf;
             }
@@ -527,20 +450,51 @@ impl Single {
                 self.settle();
             }
             Op::SendText(t) => {
+                let check = self.data_check(t.len(), None);
                 let r = self.conn.send_text(t);
-                self.after_send(r, t.len(), true);
+                self.after_send(r, check);
             }
             Op::SendBinary(b) => {
+                let check = self.data_check(b.len(), None);
                 let r = self.conn.send_binary(b);
-                self.after_send(r, b.len(), true);
+                self.after_send(r, check);
+            }
+            Op::SendShared { text, data } => {
+                let check = self.data_check(data.len(), None);
+                let message = if *text {
+                    Message::Text(Utf8Bytes::from(*data))
+                } else {
+                    Message::Binary(Bytes::copy_from_slice(data.as_bytes()))
+                };
+                let r = self.conn.send(&message);
+                // A client masks a copy: the caller's bytes are untouched.
+                assert_eq!(
+                    message.as_bytes(),
+                    data.as_bytes(),
+                    "send changed the message"
+                );
+                drop(message);
+                self.after_send(r, check);
+            }
+            Op::Fragment { text, data, fin } => {
+                let kind = if *text {
+                    MessageKind::Text
+                } else {
+                    MessageKind::Binary
+                };
+                let check = self.data_check(data.len(), Some((kind, *fin)));
+                let r = self.conn.send_fragment(kind, data.as_bytes(), *fin);
+                self.after_send(r, check);
             }
             Op::Ping(p) => {
+                let check = self.control_check(p.len());
                 let r = self.conn.send_ping(p);
-                self.after_send(r, p.len(), p.len() <= MAX_CONTROL_PAYLOAD);
+                self.after_send(r, check);
             }
             Op::Pong(p) => {
+                let check = self.control_check(p.len());
                 let r = self.conn.send_pong(p);
-                self.after_send(r, p.len(), p.len() <= MAX_CONTROL_PAYLOAD);
+                self.after_send(r, check);
             }
             Op::Close(code, reason) => {
                 let code = CloseCode::new(*code);
@@ -561,14 +515,18 @@ impl Single {
                 self.settle();
             }
             Op::Consume(n) => {
-                let pending = self.conn.pending_output().len();
-                let n = usize::from(*n).min(pending);
-                self.conn.consume_output(n);
-                self.seen -= n;
-                if let Some(p) = &mut self.pending_at_eof {
-                    *p -= n;
-                }
-                self.settle();
+                let n = usize::from(*n).min(self.conn.output_len());
+                self.consume(n);
+            }
+            Op::WriteVectored { n, slots } => {
+                let mut runs: [&[u8]; 4] = [&[]; 4];
+                let k = usize::from(*slots) % runs.len() + 1;
+                let filled = self.conn.output_chunks(&mut runs[..k]);
+                assert!(filled <= k);
+                let offered: usize = runs[..filled].iter().map(|r| r.len()).sum();
+                assert!(offered <= self.conn.output_len());
+                let n = usize::from(*n).min(offered);
+                self.consume(n);
             }
             Op::Eof => {
                 self.conn.handle_eof();
@@ -584,22 +542,44 @@ impl Single {
                 );
                 // From here on nothing more may be queued, and the
                 // checker's view of the stream ends.
-                self.seen = self.conn.pending_output().len();
+                self.seen = self.conn.output_len();
                 self.pending_at_eof = Some(self.seen);
             }
         }
     }
 
-    fn after_send(&mut self, r: Result<(), SendError>, len: usize, valid: bool) {
+    fn after_send(&mut self, r: Result<(), SendError>, c: SendCheck) {
+        let after = self.conn.output_len();
+        let max = self.config.max_send_queue;
+        // §5.4: no data message may start inside another.
+        let conflict = (c.whole_message && self.sending.is_some())
+            || c.fragment
+                .is_some_and(|(k, _)| self.sending.is_some_and(|s| s != k));
+        if r.is_err() {
+            assert_eq!(after, c.before, "a refused send queued bytes: {r:?}");
+        }
         match r {
             Ok(()) => {
-                assert!(valid, "an over-long control payload was accepted");
+                assert!(c.valid, "an over-long control payload was accepted");
+                assert!(!conflict, "a data message was accepted inside another");
                 assert_eq!(self.conn.state(), State::Open, "sent while not open");
-                let frames = match self.config.fragment_size {
-                    Some(f) => len.div_ceil(f.max(1)).max(1),
-                    None => 1,
-                };
-                self.biggest_send = self.biggest_send.max(len + frames * MAX_HEADER_LEN);
+                assert_eq!(
+                    after,
+                    c.before + c.wire,
+                    "queued bytes differ from the size of the frames"
+                );
+                if c.before == 0 {
+                    // An empty queue takes any one message.
+                    self.biggest_into_empty = self.biggest_into_empty.max(c.wire);
+                } else {
+                    assert!(
+                        after <= max,
+                        "the queue grew to {after} bytes past max_send_queue {max}"
+                    );
+                }
+                if let Some((kind, fin)) = c.fragment {
+                    self.sending = (!fin).then_some(kind);
+                }
             }
             Err(SendError::Closed) => {
                 assert_ne!(
@@ -608,11 +588,20 @@ impl Single {
                     "send refused as closed on an open connection"
                 );
             }
-            Err(SendError::QueueFull) => assert!(
-                self.conn.pending_output().len() > self.config.max_send_queue,
-                "queue full below its limit"
-            ),
-            Err(SendError::ControlTooLong) => assert!(!valid),
+            Err(SendError::QueueFull) => {
+                assert!(c.valid && !conflict, "QueueFull hides another refusal");
+                assert!(
+                    c.before > 0 && c.before + c.wire > max,
+                    "refused {} bytes with {} of {max} queued",
+                    c.wire,
+                    c.before
+                );
+            }
+            Err(SendError::ControlTooLong) => assert!(!c.valid),
+            Err(SendError::MessageInProgress) => {
+                assert!(c.whole_message && self.sending.is_some())
+            }
+            Err(SendError::KindMismatch) => assert!(c.fragment.is_some() && conflict),
             Err(e) => panic!("send failed with {e:?}"),
         }
         self.settle();
@@ -639,27 +628,40 @@ impl Single {
             assert_eq!(self.conn.poll_timeout(), None, "timer armed after an error");
         }
         if let Some(at_eof) = self.pending_at_eof {
-            assert!(
-                self.conn.pending_output().len() <= at_eof,
-                "output queued after EOF"
-            );
+            assert!(self.conn.output_len() <= at_eof, "output queued after EOF");
         }
-        // The output queue: the high-water mark, plus at most one accepted
-        // message (framed) and a few control frames on top of it.
-        let pending = self.conn.pending_output().len();
-        let out_bound = self.config.max_send_queue + self.biggest_send + 4 * (MAX_HEADER_LEN + 125);
+        // The output queue: what the limit admits (max_send_queue, or one
+        // message or control frame into an empty queue), plus the frames
+        // that may go over it: one close frame and the keep-alive ping
+        // that arms the pong deadline.
+        let pending = self.conn.output_len();
+        let admitted = self
+            .config
+            .max_send_queue
+            .max(self.biggest_into_empty)
+            .max(MAX_CONTROL_FRAME);
+        let out_bound = admitted + MAX_CONTROL_FRAME + KEEP_ALIVE_PING;
         assert!(
             pending <= out_bound,
             "{pending} bytes queued, bound {out_bound} ({:?})",
             self.config
         );
-        // The heap: input (what one feed can leave behind, doubled for Vec
-        // growth), the message being reassembled, and the output queue.
+        // The heap. Receive: the buffer holds one partial frame (a
+        // single-frame message assembled in place, up to 256 KiB, or a
+        // control frame) plus one feed or read, at least its initial size;
+        // doubled for geometric growth, and doubled again because a
+        // deferred pong (a slice of the old buffer) keeps the previous
+        // buffer alive. Reassembly: the message limit, doubled for growth.
+        // Output: the queue bound, doubled for growth, plus the queue's
+        // index of runs (two per frame sent by reference, each at least
+        // 512 bytes).
+        let initial = self.config.receive_buffer_size.max(64);
+        let in_place = self.config.max_frame_size.min(256 << 10);
+        let lent =
+            initial.max(MAX_HEADER_LEN + in_place.max(MAX_CONTROL_PAYLOAD) + self.biggest_feed);
         let heap = live_bytes().saturating_sub(self.heap_base + self.scratch);
-        let heap_bound = 2 * (4096 + MAX_HEADER_LEN + 125 + self.biggest_feed)
-            + 2 * self.config.max_message_size
-            + 2 * out_bound
-            + 16384;
+        let heap_bound =
+            4 * lent + 2 * self.config.max_message_size + 2 * out_bound + out_bound / 4 + 16384;
         assert!(
             heap <= heap_bound,
             "connection holds {heap} bytes, bound {heap_bound} ({:?})",
@@ -668,13 +670,13 @@ impl Single {
     }
 
     fn check_output(&mut self) {
-        let pending = self.conn.pending_output();
-        if pending.len() > self.seen {
-            let new = &pending[self.seen..];
-            self.seen = pending.len();
+        let total = self.conn.output_len();
+        if total > self.seen {
             if !self.eof {
-                self.checker.push(new);
+                let checker = &mut self.checker;
+                for_each_run_after(&self.conn, self.seen, |run| checker.push(run));
             }
+            self.seen = total;
         }
         self.match_pongs();
     }
@@ -699,6 +701,14 @@ impl Single {
             Event::Message(m) => {
                 assert!(!self.config.stream_messages);
                 assert!(m.as_bytes().len() <= self.config.max_message_size);
+                if let Message::Text(t) = &m {
+                    // `Utf8Bytes` derefs to `str` without a second check:
+                    // the connection's validator is the only gate.
+                    assert!(
+                        core::str::from_utf8(t.as_bytes()).is_ok(),
+                        "delivered text that is not UTF-8"
+                    );
+                }
             }
             Event::MessageChunk { kind, data, fin } => {
                 assert!(self.config.stream_messages);
@@ -765,13 +775,17 @@ impl Single {
                         assert!(e.close_code().is_valid_on_wire(), "{e:?}");
                     }
                 }
+                let before = self.conn.output_len();
                 for r in [
                     self.conn.send_text("x"),
+                    self.conn.send(&Message::Binary(Bytes::new())),
+                    self.conn.send_fragment(MessageKind::Binary, b"", true),
                     self.conn.send_ping(b""),
                     self.conn.close(CloseCode::NORMAL, ""),
                 ] {
                     assert_eq!(r, Err(SendError::Closed), "send accepted after {e:?}");
                 }
+                assert_eq!(self.conn.output_len(), before);
             }
         }
     }
@@ -780,7 +794,7 @@ impl Single {
         self.settle();
         // Writing everything may release a deferred pong: write until idle.
         for _ in 0..4 {
-            let n = self.conn.pending_output().len();
+            let n = self.conn.output_len();
             self.conn.consume_output(n);
             self.seen = 0;
             if let Some(p) = &mut self.pending_at_eof {
@@ -788,9 +802,9 @@ impl Single {
             }
             self.settle();
         }
-        assert!(self.conn.pending_output().is_empty() || self.errored);
+        assert!(self.conn.output_len() == 0 || self.errored);
         if self.conn.state() == State::Closed {
-            assert!(self.conn.should_close_transport() || !self.conn.pending_output().is_empty());
+            assert!(self.conn.should_close_transport() || self.conn.output_len() > 0);
         }
         if !self.eof && self.checker.close.is_none() {
             assert!(self.checker.at_boundary(), "output ends inside a frame");
@@ -814,12 +828,30 @@ pub enum Body<'a> {
     Run { len: u32, seed: u8, text: bool },
 }
 
-/// One step of the wired pair.
+/// How a [`PairOp::Deliver`] moves bytes.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum How {
+    Feed,
+    Lend,
+    Vectored,
+}
+
+/// One step of the wired pair (see `ws_proto::testing::Pair`).
 #[derive(Arbitrary, Debug)]
 pub enum PairOp<'a> {
+    /// A whole message; `shared` sends it with `send(&Message)`.
     Send {
         from_client: bool,
         body: Body<'a>,
+        shared: bool,
+    },
+    /// A message, or part of one, sent in `pieces % 4 + 1` calls of
+    /// `send_fragment`.
+    Pieces {
+        from_client: bool,
+        body: Body<'a>,
+        pieces: u8,
+        fin: bool,
     },
     Ping {
         from_client: bool,
@@ -835,6 +867,7 @@ pub enum PairOp<'a> {
     Deliver {
         from_client: bool,
         n: u16,
+        how: How,
     },
 }
 
@@ -843,6 +876,7 @@ pub enum PairOp<'a> {
 pub struct PairSide {
     fragment: Option<u16>,
     max_queue: u16,
+    receive_buffer: u16,
     keep_alive_interval_ms: Option<u16>,
     keep_alive_timeout_ms: Option<u16>,
     close_timeout_ms: u16,
@@ -860,6 +894,7 @@ impl PairSide {
             max_message_size: 2 * MAX_RUN,
             max_send_queue: usize::from(self.max_queue) * 8,
             fragment_size: self.fragment.map(usize::from),
+            receive_buffer_size: usize::from(self.receive_buffer),
             keep_alive_interval: self.keep_alive_interval_ms.map(ms),
             keep_alive_timeout: self.keep_alive_timeout_ms.map(ms),
             close_timeout: ms(self.close_timeout_ms),
@@ -900,42 +935,19 @@ fn body_bytes(body: &Body) -> (MessageKind, Vec<u8>) {
     }
 }
 
-struct Side {
-    conn: Connection,
-    checker: WireChecker,
-    /// Messages this side sent that the other has not received yet.
-    sent: VecDeque<(MessageKind, Vec<u8>)>,
-    /// Application pings this side sent, not yet received by the other.
-    pings: VecDeque<Vec<u8>>,
-    /// The close this side's application started.
-    closed_with: Option<(CloseCode, String)>,
-    keepalive: bool,
-    /// A streamed message being reassembled.
-    partial: Option<(MessageKind, Vec<u8>)>,
-    errors: Vec<Error>,
-    close_event: Option<(CloseCode, String)>,
-}
-
-impl Side {
-    fn new(conn: Connection, role: Role, config: &Config) -> Self {
-        Side {
-            conn,
-            checker: WireChecker::new(role, config.fragment_size),
-            sent: VecDeque::new(),
-            pings: VecDeque::new(),
-            closed_with: None,
-            keepalive: config.keep_alive_interval.is_some(),
-            partial: None,
-            errors: Vec::new(),
-            close_event: None,
-        }
+fn end(from_client: bool) -> End {
+    if from_client {
+        End::Client
+    } else {
+        End::Server
     }
 }
 
-/// Drives a client and a server wired to each other. Panics unless every
-/// message sent arrives exactly once, in order, byte for byte (up to the
-/// point a timeout failed the connection), unless a close leaves both sides
-/// closed, and unless the only failures are timeouts.
+/// Drives a client and a server wired to each other (`ws_proto::testing::Pair`,
+/// which checks every invariant as it goes): every message sent arrives
+/// exactly once, in order, byte for byte (up to the point a timeout failed
+/// the connection), a close leaves both sides closed, and the only failures
+/// are timeouts.
 pub fn run_pair(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let Ok(client_side) = PairSide::arbitrary(&mut u) else {
@@ -944,7 +956,7 @@ pub fn run_pair(data: &[u8]) {
     let Ok(server_side) = PairSide::arbitrary(&mut u) else {
         return;
     };
-    let Ok(seed) = <[u8; 16]>::arbitrary(&mut u) else {
+    let Ok(seed) = <[u8; 32]>::arbitrary(&mut u) else {
         return;
     };
     let ops: Vec<PairOp> = u
@@ -955,214 +967,57 @@ pub fn run_pair(data: &[u8]) {
     if debug_enabled() {
         eprintln!("client: {cc:#?}\nserver: {sc:#?}\nops: {ops:#?}");
     }
-    let mut client = Side::new(Connection::client(cc.clone(), seed), Role::Client, &cc);
-    let mut server = Side::new(Connection::server(sc.clone()), Role::Server, &sc);
-    let mut now = Duration::ZERO;
-    client.conn.handle_timeout(now);
-    server.conn.handle_timeout(now);
-
+    let mut pair = Pair::new(cc, sc, seed);
     for op in &ops {
+        // Refusals are checked against the connection's state by `Pair`.
         match op {
-            PairOp::Send { from_client, body } => {
-                let side = if *from_client {
-                    &mut client
-                } else {
-                    &mut server
-                };
+            PairOp::Send {
+                from_client,
+                body,
+                shared,
+            } => {
                 let (kind, bytes) = body_bytes(body);
-                let r = match kind {
-                    MessageKind::Text => side
-                        .conn
-                        .send_text(core::str::from_utf8(&bytes).expect("generated text")),
-                    MessageKind::Binary => side.conn.send_binary(&bytes),
-                };
-                match r {
-                    Ok(()) => side.sent.push_back((kind, bytes)),
-                    Err(SendError::Closed) => assert_ne!(side.conn.state(), State::Open),
-                    Err(SendError::QueueFull) => {}
-                    Err(e) => panic!("send failed: {e:?}"),
-                }
+                let _ = pair.send(end(*from_client), kind, &bytes, *shared);
+            }
+            PairOp::Pieces {
+                from_client,
+                body,
+                pieces,
+                fin,
+            } => {
+                let (kind, bytes) = body_bytes(body);
+                let pieces = usize::from(*pieces % 4) + 1;
+                let _ = pair.send_pieces(end(*from_client), kind, &bytes, pieces, *fin);
             }
             PairOp::Ping {
                 from_client,
                 payload,
             } => {
-                let side = if *from_client {
-                    &mut client
-                } else {
-                    &mut server
-                };
-                match side.conn.send_ping(payload) {
-                    Ok(()) => side.pings.push_back(payload.to_vec()),
-                    Err(SendError::ControlTooLong) => assert!(payload.len() > 125),
-                    Err(SendError::Closed) => assert_ne!(side.conn.state(), State::Open),
-                    Err(SendError::QueueFull) => {}
-                    Err(e) => panic!("ping failed: {e:?}"),
-                }
+                let _ = pair.ping(end(*from_client), payload);
             }
             PairOp::Close {
                 from_client,
                 code,
                 reason,
             } => {
-                let side = if *from_client {
-                    &mut client
-                } else {
-                    &mut server
+                let _ = pair.close(end(*from_client), CloseCode::new(*code), reason);
+            }
+            PairOp::Advance(ms) => pair.advance(Duration::from_millis(u64::from(*ms))),
+            PairOp::Deliver {
+                from_client,
+                n,
+                how,
+            } => {
+                let how = match how {
+                    How::Feed => Delivery::Feed,
+                    How::Lend => Delivery::Lend,
+                    How::Vectored => Delivery::Vectored,
                 };
-                let code = CloseCode::new(*code);
-                match side.conn.close(code, reason) {
-                    Ok(()) => side.closed_with = Some((code, truncate_reason(reason).into())),
-                    Err(SendError::InvalidCloseCode(_)) => assert!(!code.is_valid_on_wire()),
-                    Err(SendError::Closed) => assert_ne!(side.conn.state(), State::Open),
-                    Err(e) => panic!("close failed: {e:?}"),
-                }
-            }
-            PairOp::Advance(ms) => {
-                now += Duration::from_millis(u64::from(*ms));
-                client.conn.handle_timeout(now);
-                server.conn.handle_timeout(now);
-                drain(&mut client, &mut server);
-                drain(&mut server, &mut client);
-            }
-            PairOp::Deliver { from_client, n } => {
-                let (from, to) = if *from_client {
-                    (&mut client, &mut server)
-                } else {
-                    (&mut server, &mut client)
-                };
-                deliver(from, to, usize::from(*n));
+                pair.deliver(end(*from_client), usize::from(*n), how);
             }
         }
     }
-
-    // Let everything in flight arrive, close if nobody did, and let the
-    // close handshake finish. No time passes, so no timer can interfere.
-    pump(&mut client, &mut server);
-    if client.conn.state() == State::Open && server.conn.state() == State::Open {
-        client.conn.close(CloseCode::NORMAL, "done").unwrap();
-        client.closed_with = Some((CloseCode::NORMAL, "done".into()));
-        pump(&mut client, &mut server);
-    }
-    for (name, side) in [("client", &client), ("server", &server)] {
-        assert_eq!(
-            side.conn.state(),
-            State::Closed,
-            "{name} did not end closed"
-        );
-        assert!(side.conn.pending_output().is_empty());
-        assert!(side.partial.is_none() || !side.errors.is_empty());
-    }
-    let failed = !client.errors.is_empty() || !server.errors.is_empty();
-    if !failed {
-        for (name, side) in [("client", &client), ("server", &server)] {
-            assert!(
-                side.sent.is_empty(),
-                "{name}'s messages were lost: {}",
-                side.sent.len()
-            );
-            assert!(
-                side.pings.is_empty(),
-                "{name}'s pings were lost: {}",
-                side.pings.len()
-            );
-        }
-    }
-}
-
-fn pump(a: &mut Side, b: &mut Side) {
-    // Each round moves everything queued; a close handshake needs at most a
-    // couple of rounds, and a stuck exchange would show up as a side left
-    // open rather than as a hang.
-    for _ in 0..8 {
-        let moved = !a.conn.pending_output().is_empty() || !b.conn.pending_output().is_empty();
-        deliver(a, b, usize::MAX);
-        deliver(b, a, usize::MAX);
-        if !moved {
-            break;
-        }
-    }
-}
-
-fn deliver(from: &mut Side, to: &mut Side, n: usize) {
-    drain(from, to);
-    let pending = from.conn.pending_output();
-    let n = n.min(pending.len());
-    from.checker.push(&pending[..n]);
-    to.conn.feed(&pending[..n]);
-    from.conn.consume_output(n);
-    drain(to, from);
-    drain(from, to);
-}
-
-/// Takes `to`'s events and checks them against what `from` sent.
-fn drain(to: &mut Side, from: &mut Side) {
-    while let Some(event) = to.conn.poll_event() {
-        match event {
-            Event::Message(m) => {
-                let (kind, bytes) = (m.kind(), m.as_bytes().to_vec());
-                expect_message(from, kind, &bytes);
-            }
-            Event::MessageChunk { kind, data, fin } => {
-                let (k, mut buf) = to.partial.take().unwrap_or((kind, Vec::new()));
-                assert_eq!(k, kind);
-                buf.extend_from_slice(&data);
-                if fin {
-                    expect_message(from, kind, &buf);
-                } else {
-                    to.partial = Some((kind, buf));
-                }
-            }
-            Event::Ping(p) => {
-                if from.pings.front().is_some_and(|f| f[..] == p[..]) {
-                    from.pings.pop_front();
-                } else {
-                    assert!(
-                        from.keepalive && p.len() == 8,
-                        "unexpected ping {p:02x?}, expected {:02x?}",
-                        from.pings.front()
-                    );
-                }
-            }
-            Event::Pong(p) => assert!(p.len() <= 125),
-            Event::Close { code, reason } => {
-                assert!(
-                    from.sent.is_empty(),
-                    "close arrived before {} messages",
-                    from.sent.len()
-                );
-                if let Some((c, r)) = &from.closed_with {
-                    if from.errors.is_empty() {
-                        assert_eq!((code, &reason), (*c, r), "close code or reason changed");
-                    }
-                }
-                to.close_event = Some((code, reason));
-            }
-            Event::Error(e) => {
-                assert!(
-                    matches!(e, Error::KeepAliveTimeout | Error::CloseTimeout),
-                    "two correct peers failed with {e:?}"
-                );
-                to.errors.push(e);
-            }
-        }
-    }
-}
-
-fn expect_message(from: &mut Side, kind: MessageKind, bytes: &[u8]) {
-    let Some((k, b)) = from.sent.pop_front() else {
-        panic!(
-            "received a {kind:?} message of {} bytes nobody sent",
-            bytes.len()
-        );
-    };
-    assert_eq!(k, kind, "message kind changed");
-    assert!(
-        b == bytes,
-        "message of {} bytes arrived as {} different bytes",
-        b.len(),
-        bytes.len()
-    );
+    pair.finish();
 }
 
 // ----- handshake helpers -------------------------------------------------------

@@ -43,6 +43,8 @@ pub mod handshake;
 mod http;
 pub mod mask;
 pub mod negotiation;
+#[cfg(any(all(test, feature = "alloc"), feature = "testing"))]
+pub mod testing;
 pub mod utf8;
 
 /// Which end of the connection we are. It decides who masks (§5.1) and who

@@ -123,3 +123,34 @@ fn zero_send_queue_still_answers_pings_and_sends() {
     conn.send_text("x").unwrap();
     assert_eq!(conn.pending_output(), [0x81, 0x01, b'x']);
 }
+
+/// Found reading the keep-alive code while updating the fuzz bounds: a
+/// keep-alive ping may go over the queue limit to arm the pong deadline,
+/// and ping ids count up from 1, so a peer that never reads could answer
+/// every ping it never received and make each tick queue another ping past
+/// the limit, without bound. Only one such ping may wait unwritten.
+#[test]
+fn forged_pongs_do_not_let_keep_alive_pings_pile_up() {
+    let mut conn = Connection::server(Config {
+        max_send_queue: 8,
+        keep_alive_interval: Some(Duration::from_millis(1)),
+        keep_alive_timeout: Some(Duration::from_millis(100)),
+        ..Config::default()
+    });
+    conn.handle_timeout(Duration::ZERO);
+    conn.send_binary(&[0; 32]).unwrap(); // the peer never reads this
+    let queued = conn.output_len();
+    let mut events = Vec::new();
+    for id in 1..=1000u64 {
+        conn.handle_timeout(Duration::from_millis(id));
+        conn.feed(&client_frame(OpCode::Pong, &id.to_be_bytes()));
+        events.extend(drain(&mut conn));
+    }
+    // At most one keep-alive ping (10 bytes) and the 1011 close frame.
+    assert!(
+        conn.output_len() <= queued + 10 + 2 + 125,
+        "{} bytes queued",
+        conn.output_len()
+    );
+    assert!(events.contains(&Event::Error(Error::KeepAliveTimeout)));
+}

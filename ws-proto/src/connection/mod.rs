@@ -138,7 +138,9 @@ pub struct Config {
     /// ever would make it unsendable, and the caller already holds it.
     pub max_send_queue: usize,
     /// Outgoing messages are split into frames of at most this many payload
-    /// bytes. Default `None`: one frame per message.
+    /// bytes, and so is each piece given to
+    /// [`Connection::send_fragment`]. Default `None`: one frame per message
+    /// (per piece).
     pub fragment_size: Option<usize>,
     /// Initial size of the receive buffer that [`Connection::recv_buffer`]
     /// lends, in bytes. Default 4 KiB. It grows only to hold one frame of a
@@ -265,6 +267,9 @@ pub struct Connection {
     ping_counter: PingId,
     /// The keep-alive ping that armed the pong deadline.
     pong_armed_by: PingId,
+    /// Output position just after the last keep-alive ping queued over the
+    /// queue limit.
+    forced_ping_end: u64,
 }
 
 impl Connection {
@@ -361,6 +366,7 @@ impl Connection {
             timers,
             ping_counter: 0,
             pong_armed_by: 0,
+            forced_ping_end: 0,
         }
     }
 
@@ -760,6 +766,12 @@ impl Connection {
         self.out.len() == 0 || self.out.len().saturating_add(wire) <= self.config.max_send_queue
     }
 
+    /// Bytes a control frame with `len` payload bytes takes on the wire,
+    /// so that the queue limit is exact for control frames too.
+    fn control_wire_len(&self, len: usize) -> usize {
+        send::wire_len(len, usize::MAX, self.role == Role::Client)
+    }
+
     fn check_open(&self) -> Result<(), SendError> {
         if self.close_sent() || self.ended() {
             Err(SendError::Closed)
@@ -837,22 +849,34 @@ impl Connection {
             Some(encoded) => (encoded.rsv, Payload::Shared(encoded.payload)),
             None => (0, payload),
         };
-        // Fragment, frame and mask.
-        let mut opcode = opcode_of(kind);
-        let mut header_rsv = rsv;
+        self.push_fragments(opcode_of(kind), rsv, payload, fragment, true);
+        Ok(())
+    }
+
+    /// Queues `payload` as frames of at most `fragment` bytes, the first
+    /// with `opcode` and the extension's `rsv` bits, the rest continuations;
+    /// the last carries `fin`.
+    fn push_fragments(
+        &mut self,
+        mut opcode: OpCode,
+        mut rsv: u8,
+        payload: Payload<'_>,
+        fragment: usize,
+        fin: bool,
+    ) {
         let len = payload.len();
         let mut start = 0;
         loop {
             let end = start + (len - start).min(fragment);
-            let fin = end == len;
-            let mut header = FrameHeader::new(opcode, fin, 0);
-            header.rsv = header_rsv;
+            let last = end == len;
+            let mut header = FrameHeader::new(opcode, fin && last, 0);
+            header.rsv = rsv;
             self.push_frame(header, payload.slice(start..end));
-            if fin {
-                return Ok(());
+            if last {
+                return;
             }
             opcode = OpCode::Continuation;
-            header_rsv = 0;
+            rsv = 0;
             start = end;
         }
     }
@@ -863,6 +887,8 @@ impl Connection {
     /// ([`SendError::MessageInProgress`]); pings, pongs and a close may go
     /// between fragments. Text fragments are `&[u8]` so that a character may
     /// straddle two of them; the caller must send valid UTF-8 as a whole.
+    /// A piece longer than [`Config::fragment_size`] goes out as several
+    /// frames.
     ///
     /// ```
     /// # use ws_proto::connection::{Config, Connection, MessageKind, SendError};
@@ -888,23 +914,28 @@ impl Connection {
             Some(s) if s.kind == kind => OpCode::Continuation,
             Some(_) => return Err(SendError::KindMismatch),
         };
+        // Each piece is cut per `fragment_size` too: the setting bounds
+        // every data frame this side writes.
+        let fragment = self.config.fragment_size.unwrap_or(usize::MAX).max(1);
         let bound = self.ext.encoded_bound(data.len());
-        let wire = send::wire_len(bound, usize::MAX, self.role == Role::Client);
+        let wire = send::wire_len(bound, fragment, self.role == Role::Client);
         if !self.fits(wire) {
             return Err(SendError::QueueFull);
         }
         let first = self.sending.is_none();
-        let mut header = FrameHeader::new(opcode, fin, 0);
         match self
             .ext
             .encode_fragment(data, first, fin)
             .map_err(|_| SendError::Extension)?
         {
-            Some(encoded) => {
-                header.rsv = encoded.rsv;
-                self.push_frame(header, Payload::Shared(encoded.payload));
-            }
-            None => self.push_frame(header, Payload::Borrowed(data)),
+            Some(encoded) => self.push_fragments(
+                opcode,
+                encoded.rsv,
+                Payload::Shared(encoded.payload),
+                fragment,
+                fin,
+            ),
+            None => self.push_fragments(opcode, 0, Payload::Borrowed(data), fragment, fin),
         }
         self.sending = (!fin).then_some(Sending { kind });
         Ok(())
@@ -939,7 +970,7 @@ impl Connection {
             return Err(SendError::ControlTooLong);
         }
         self.check_open()?;
-        if !self.fits(payload.len() + 6) {
+        if !self.fits(self.control_wire_len(payload.len())) {
             return Err(SendError::QueueFull);
         }
         self.push_frame(
@@ -1000,7 +1031,7 @@ impl Connection {
         if self.close_sent() || self.ended() {
             return;
         }
-        if self.fits(payload.len() + 6) {
+        if self.fits(self.control_wire_len(payload.len())) {
             self.push_frame(
                 FrameHeader::new(OpCode::Pong, true, 0),
                 Payload::Shared(payload),
@@ -1096,18 +1127,28 @@ impl Connection {
         // the pong deadline, which is what detects a peer that stopped
         // reading. Without that, pings piling up behind a full queue would
         // grow memory without bound.
+        // And only one such ping may wait unwritten: ping ids are
+        // predictable, so a peer that never reads could still answer each
+        // one, and every tick would queue another past the limit.
         let arms_deadline = timeout.is_some() && !self.timers.is_running(Timer::Pong);
-        if arms_deadline || self.fits(14) {
+        let fits = self.fits(self.control_wire_len(8));
+        let forced_unwritten = self.out.written() < self.forced_ping_end;
+        if fits || (arms_deadline && !forced_unwritten) {
             self.ping_counter += 1;
             let id = self.ping_counter;
             self.push_frame(
                 FrameHeader::new(OpCode::Ping, true, 0),
                 Payload::Borrowed(&id.to_be_bytes()),
             );
-            if let (true, Some(timeout)) = (arms_deadline, timeout) {
-                self.pong_armed_by = id;
-                self.timers.start(Timer::Pong, timeout);
+            if !fits {
+                self.forced_ping_end = self.out.queued();
             }
+        }
+        if let (true, Some(timeout)) = (arms_deadline, timeout) {
+            // Without a new ping, the deadline waits for an answer to the
+            // latest one, still in the queue.
+            self.pong_armed_by = self.ping_counter;
+            self.timers.start(Timer::Pong, timeout);
         }
         self.timers.start(Timer::KeepAlive, interval);
     }

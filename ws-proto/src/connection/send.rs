@@ -27,12 +27,26 @@ pub(super) struct OutQueue {
     segments: VecDeque<Bytes>,
     tail: BytesMut,
     len: usize,
+    /// Bytes ever queued and ever written (or dropped): positions in the
+    /// output stream, to tell whether a given frame has gone out yet.
+    queued: u64,
+    written: u64,
 }
 
 impl OutQueue {
     /// Total bytes pending.
     pub(super) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Stream position just after the last byte queued so far.
+    pub(super) fn queued(&self) -> u64 {
+        self.queued
+    }
+
+    /// Stream position just after the last byte written (or dropped).
+    pub(super) fn written(&self) -> u64 {
+        self.written
     }
 
     /// Memory held, in bytes (pending segments and the tail's capacity).
@@ -68,6 +82,7 @@ impl OutQueue {
     pub(super) fn consume(&mut self, mut n: usize) {
         n = n.min(self.len);
         self.len -= n;
+        self.written += n as u64;
         while n > 0 {
             match self.segments.front_mut() {
                 Some(segment) if n >= segment.len() => {
@@ -94,6 +109,7 @@ impl OutQueue {
     pub(super) fn clear(&mut self) {
         self.segments.clear();
         self.tail.clear();
+        self.written += self.len as u64;
         self.len = 0;
     }
 
@@ -112,6 +128,7 @@ impl OutQueue {
         let mut head = [0u8; MAX_HEADER_LEN];
         let head_len = header.encode(&mut head);
         self.len += head_len + len;
+        self.queued += (head_len + len) as u64;
         match payload {
             Payload::Shared(shared) if header.mask.is_none() && len >= SHARE_THRESHOLD => {
                 self.tail.extend_from_slice(&head[..head_len]);
