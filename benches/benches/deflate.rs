@@ -152,6 +152,7 @@ fn inflate(c: &mut Criterion) {
                 w
             })
             .collect();
+        #[allow(unused_mut)] // only pushed to with the zlib-rs feature
         let mut backends = vec![("miniz", Backend::MinizOxide)];
         #[cfg(feature = "zlib-rs")]
         backends.push(("zlibrs", Backend::ZlibRs));

@@ -82,6 +82,7 @@ fn peak() -> isize {
 }
 
 fn backends() -> Vec<Backend> {
+    #[allow(unused_mut)] // only pushed to with `deflate-zlib-rs`
     let mut v = vec![Backend::MinizOxide];
     #[cfg(feature = "deflate-zlib-rs")]
     v.push(Backend::ZlibRs);

@@ -24,8 +24,9 @@ pub enum Backend {
     /// it is run with a strategy that cannot emit long distances (see the
     /// module documentation). Its inflater always keeps 32 KiB.
     MinizOxide,
-    /// `zlib-rs`: a Rust port of zlib-ng. Honours window bits 9–15 when
-    /// compressing and when inflating, and memory levels 1–9.
+    /// `zlib-rs`: a Rust port of zlib-ng. Honours window bits 9–15 (8 is
+    /// compressed with 9, which is safe: see the module documentation) and
+    /// memory levels 1–9 when compressing; inflates faster than miniz_oxide.
     #[cfg(feature = "deflate-zlib-rs")]
     ZlibRs,
 }
@@ -106,8 +107,10 @@ impl Config {
     }
 
     /// Settings for a server holding many connections, as python-websockets
-    /// chose them: window 12 (4 KiB), memory level 5, level 6. Measured
-    /// state sizes are in the module documentation.
+    /// chose them: window 12 (4 KiB), memory level 5, level 6. With zlib-rs
+    /// the compressor holds 161 KiB instead of 371 KiB at 15/8, for a
+    /// ratio 4% lower on 1 KiB JSON messages (measured; see the module
+    /// documentation).
     ///
     /// ```
     /// let c = ws_proto::deflate::Config::server_default();

@@ -12,6 +12,7 @@ use super::{Backend, Config, DecompressError, MessageCompressor, MessageDecompre
 use inspect::Inspector;
 
 fn backends() -> Vec<Backend> {
+    #[allow(unused_mut)] // only pushed to with `deflate-zlib-rs`
     let mut v = alloc::vec![Backend::MinizOxide];
     #[cfg(feature = "deflate-zlib-rs")]
     v.push(Backend::ZlibRs);
