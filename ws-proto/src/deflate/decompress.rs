@@ -167,7 +167,8 @@ impl MessageDecompressor {
     /// Ends the current message: appends the `00 00 ff ff` tail the sender
     /// removed and inflates what it releases. Returns how many bytes were
     /// appended. A message whose data ends exactly after a final (BFINAL)
-    /// block needs no tail and gets none.
+    /// block needs no tail and gets none; neither does an empty payload,
+    /// which is an empty message.
     ///
     /// ```
     /// use bytes::BytesMut;
@@ -183,7 +184,11 @@ impl MessageDecompressor {
         if self.failed {
             return Err(DecompressError::Failed);
         }
-        let n = if self.after_final_block {
+        // An empty payload is an empty message. zlib-based senders produce
+        // one (a sync flush with no new input emits nothing), and feeding
+        // the tail alone would leave the inflater inside a stored-block
+        // header, reading the next message as its length.
+        let n = if self.after_final_block || !self.open {
             0
         } else {
             self.run(&SYNC_MARKER, out, budget)?

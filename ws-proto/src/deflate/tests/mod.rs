@@ -162,6 +162,16 @@ fn an_empty_message_compresses_to_one_stored_block_header() {
 }
 
 #[test]
+fn an_empty_payload_is_an_empty_message_and_leaves_the_stream_in_step() {
+    for backend in backends() {
+        let config = Config::default().with_backend(backend);
+        let got =
+            inflate_all(config, &[&HELLO, &[], &[0xf2, 0x00, 0x11, 0x00, 0x00], &[]]).unwrap();
+        assert_eq!(got, [&b"Hello"[..], b"", b"Hello", b""], "{backend:?}");
+    }
+}
+
+#[test]
 fn garbage_is_refused_and_the_decompressor_stays_failed() {
     for backend in backends() {
         let mut d = MessageDecompressor::new(Config::default().with_backend(backend)).unwrap();
