@@ -174,14 +174,14 @@ fn zlib_compress(
         let consumed = (d.total_in() - in0) as usize;
         let written = (d.total_out() - out0) as usize;
         out.truncate(at + written);
-        let status = status.map_err(|_| CompressError::Backend)?;
+        status.map_err(|_| CompressError::Backend)?;
         input = &input[consumed..];
         if input.is_empty() && written < spare {
             return Ok(());
         }
-        if status == zlib_rs::Status::BufError && consumed == 0 && written == 0 {
-            // Nothing left to do (a repeated flush with no new input).
-            return Ok(());
+        if consumed == 0 && written == 0 {
+            // Input left and room offered, yet no progress.
+            return Err(CompressError::Stalled);
         }
         if written == spare {
             spare = spare.saturating_mul(2);
