@@ -112,6 +112,11 @@ impl Config {
     /// ratio 4% lower on 1 KiB JSON messages (measured; see the module
     /// documentation).
     ///
+    /// `window_bits` is per direction: for a decompressor it must be what the
+    /// peer agreed to (15 unless the client offered `client_max_window_bits`
+    /// and the server answered with a value). A decompressor's memory hardly
+    /// depends on it: both backends keep a 32 KiB window.
+    ///
     /// ```
     /// let c = ws_proto::deflate::Config::server_default();
     /// assert_eq!((c.window_bits, c.mem_level), (12, 5));
