@@ -68,9 +68,15 @@ fn configs() -> Vec<(&'static str, Config)> {
             "miniz_w15_l1",
             base.with_backend(Backend::MinizOxide).with_level(1),
         ),
+        // Bounded by restarting every 4 KiB.
         (
-            "miniz_w12_l6_rle",
+            "miniz_w12_l6",
             base.with_backend(Backend::MinizOxide).with_window_bits(12),
+        ),
+        // Bounded by the RLE strategy.
+        (
+            "miniz_w10_l6_rle",
+            base.with_backend(Backend::MinizOxide).with_window_bits(10),
         ),
     ];
     #[cfg(feature = "zlib-rs")]

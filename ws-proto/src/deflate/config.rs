@@ -21,8 +21,9 @@ use core::fmt;
 pub enum Backend {
     /// `miniz_oxide`: pure Rust, `no_std` + `alloc`, no `unsafe`. Its
     /// compressor always searches a 32 KiB window, so below 15 window bits
-    /// it is run with a strategy that cannot emit long distances (see the
-    /// module documentation). Its inflater always keeps 32 KiB.
+    /// it is restarted every `2^N` bytes (12–14 bits) or run with its RLE
+    /// strategy (8–11 bits), which compresses text poorly (see the module
+    /// documentation). Its inflater always keeps 32 KiB.
     MinizOxide,
     /// `zlib-rs`: a Rust port of zlib-ng. Honours window bits 9–15 (8 is
     /// compressed with 9, which is safe: see the module documentation) and
