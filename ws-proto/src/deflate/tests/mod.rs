@@ -347,6 +347,33 @@ fn every_window_level_and_takeover_round_trips_within_its_window() {
 }
 
 #[test]
+fn miniz_at_12_bits_restarts_instead_of_falling_back_to_rle() {
+    // Repeats 1,500 bytes back: within a 4 KiB segment, out of RLE's reach.
+    let data = periodic(9, 1_500, 40_000);
+    let size = |window_bits: u8| {
+        let config = Config::default()
+            .with_backend(Backend::MinizOxide)
+            .with_window_bits(window_bits);
+        let mut c = MessageCompressor::new(config).unwrap();
+        let mut ins = Inspector::default();
+        let mut total = 0;
+        for _ in 0..2 {
+            let mut wire = BytesMut::new();
+            c.compress(&data, &mut wire).unwrap();
+            assert_eq!(ins.message(&wire).unwrap(), data);
+            total += wire.len();
+        }
+        assert!(ins.max_distance <= 1 << window_bits, "{}", ins.max_distance);
+        total
+    };
+    let (segmented, rle) = (size(12), size(11));
+    assert!(
+        segmented * 2 < rle,
+        "12 bits: {segmented} bytes, 11 bits: {rle} bytes"
+    );
+}
+
+#[test]
 fn tiny_output_room_still_yields_one_marker() {
     for backend in backends() {
         let config = Config::default().with_backend(backend);
