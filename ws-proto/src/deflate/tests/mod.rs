@@ -123,6 +123,48 @@ fn a_final_block_inside_a_message_is_followed_by_a_stream_using_the_window() {
     }
 }
 
+/// A zlib sender that ends each message with `Z_FINISH` and carries its
+/// window over with a dictionary: the second message refers ~30 KiB back,
+/// across the final block, so the whole window must survive it (for
+/// zlib-rs, through the decompressor's own copy of the window).
+#[cfg(feature = "deflate-zlib-rs")]
+#[test]
+fn a_window_of_32_kib_survives_a_final_block() {
+    let first = periodic(11, 31_000, 40_000);
+    let second: Vec<u8> = first[9_000..19_000].to_vec();
+    let mut d1 = zlib_rs::Deflate::new(6, false, 15);
+    let mut wire1 = alloc::vec![0u8; 64 * 1024];
+    let status = d1
+        .compress(&first, &mut wire1, zlib_rs::DeflateFlush::Finish)
+        .unwrap();
+    assert_eq!(status, zlib_rs::Status::StreamEnd);
+    wire1.truncate(d1.total_out() as usize);
+    let mut d2 = zlib_rs::Deflate::new(6, false, 15);
+    d2.set_dictionary(&first[first.len() - 32 * 1024..])
+        .unwrap();
+    let mut wire2 = alloc::vec![0u8; 64 * 1024];
+    d2.compress(&second, &mut wire2, zlib_rs::DeflateFlush::SyncFlush)
+        .unwrap();
+    wire2.truncate(d2.total_out() as usize - 4);
+    assert!(
+        wire2.len() < 1_000,
+        "the second message must refer back, not repeat"
+    );
+
+    for backend in backends() {
+        let config = Config::default().with_backend(backend);
+        let mut d = MessageDecompressor::new(config).unwrap();
+        for (wire, want) in [(&wire1, &first), (&wire2, &second)] {
+            let mut out = BytesMut::new();
+            for chunk in wire.chunks(999) {
+                d.feed(chunk, &mut out, 1 << 20).unwrap();
+            }
+            d.finish(&mut out, 1 << 20).unwrap();
+            assert!(out[..] == want[..], "{backend:?}");
+        }
+    }
+}
+
 #[test]
 fn rfc_7_2_3_5_two_blocks_in_one_message() {
     for backend in backends() {
