@@ -18,12 +18,14 @@ use ws_proto::deflate::{
 thread_local! {
     static LIVE: Cell<isize> = const { Cell::new(0) };
     static PEAK: Cell<isize> = const { Cell::new(0) };
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
 }
 
 /// The system allocator, counting live bytes and their peak.
 struct Counting;
 
 fn added(n: usize) {
+    let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
     let _ = LIVE.try_with(|live| {
         let now = live.get() + n as isize;
         live.set(now);
@@ -73,6 +75,10 @@ fn live() -> isize {
     LIVE.with(|l| l.get())
 }
 
+fn allocations() -> usize {
+    ALLOCS.with(|a| a.get())
+}
+
 fn reset_peak() {
     PEAK.with(|p| p.set(LIVE.with(|l| l.get())));
 }
@@ -82,6 +88,7 @@ fn peak() -> isize {
 }
 
 fn backends() -> Vec<Backend> {
+    #[allow(unused_mut)] // only pushed to with `deflate-zlib-rs`
     let mut v = vec![Backend::MinizOxide];
     #[cfg(feature = "deflate-zlib-rs")]
     v.push(Backend::ZlibRs);
@@ -244,5 +251,38 @@ fn a_gibibyte_bomb_fails_at_the_limit_with_little_memory() {
             "peak {peak}"
         );
         assert!(message.len() <= max_message_size);
+    }
+}
+
+#[test]
+fn no_allocation_per_message_once_warm() {
+    let sizes = [8 * 1024, 17, 3000, 0, 12_000, 1];
+    let messages: Vec<Vec<u8>> = (0..60).map(|i| text(sizes[i % sizes.len()] + i)).collect();
+    for backend in backends() {
+        for no_context_takeover in [false, true] {
+            let config = Config::server_default()
+                .with_backend(backend)
+                .with_no_context_takeover(no_context_takeover);
+            let mut c = MessageCompressor::new(config).unwrap();
+            let mut d = MessageDecompressor::new(config).unwrap();
+            let mut wire = BytesMut::with_capacity(64 * 1024);
+            let mut plain = BytesMut::with_capacity(64 * 1024);
+            let mut round = |m: &[u8]| {
+                wire.clear();
+                plain.clear();
+                c.compress(m, &mut wire).unwrap();
+                d.decompress(&wire, &mut plain, 1 << 20).unwrap();
+                assert_eq!(&plain[..], m);
+            };
+            // Warm: states allocated, zlib-rs's window copy at full size.
+            for m in &messages[..10] {
+                round(m);
+            }
+            let before = allocations();
+            for m in &messages[10..] {
+                round(m);
+            }
+            assert_eq!(allocations() - before, 0, "{config:?}");
+        }
     }
 }

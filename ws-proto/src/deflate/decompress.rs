@@ -35,9 +35,10 @@ const MAX_STEP: usize = 64 * 1024;
 /// let mut d = MessageDecompressor::new(Config::default()).unwrap();
 /// let mut out = BytesMut::new();
 /// // RFC 7692 §7.2.3.1, fed in two frames.
-/// d.feed(&[0xf2, 0x48, 0xcd], &mut out, 100).unwrap();
-/// d.feed(&[0xc9, 0xc9, 0x07, 0x00], &mut out, 100 - out.len()).unwrap();
-/// d.finish(&mut out, 100 - out.len()).unwrap();
+/// let max_message_size = 100;
+/// d.feed(&[0xf2, 0x48, 0xcd], &mut out, max_message_size).unwrap();
+/// d.feed(&[0xc9, 0xc9, 0x07, 0x00], &mut out, max_message_size - d.message_len()).unwrap();
+/// d.finish(&mut out, max_message_size - d.message_len()).unwrap();
 /// assert_eq!(&out[..], b"Hello");
 ///
 /// // The same message against a budget of 4 bytes.
@@ -54,6 +55,8 @@ pub struct MessageDecompressor {
     after_final_block: bool,
     /// Bytes of the current message have been fed.
     open: bool,
+    /// Bytes the current message has inflated to so far.
+    message_len: usize,
     failed: bool,
 }
 
@@ -70,8 +73,8 @@ impl fmt::Debug for MessageDecompressor {
 
 impl MessageDecompressor {
     /// Checks `config`; allocates nothing. `config.window_bits` is the
-    /// window the peer was allowed (zlib-rs rejects a stream that refers
-    /// further back; miniz_oxide accepts up to 32 KiB).
+    /// window the peer was allowed; a stream that refers further back (up
+    /// to 32 KiB) may still be accepted, see the module documentation.
     ///
     /// ```
     /// use ws_proto::deflate::{Config, MessageDecompressor};
@@ -84,6 +87,7 @@ impl MessageDecompressor {
             engine: None,
             after_final_block: false,
             open: false,
+            message_len: 0,
             failed: false,
         })
     }
@@ -107,6 +111,24 @@ impl MessageDecompressor {
     /// ```
     pub fn is_allocated(&self) -> bool {
         self.engine.is_some()
+    }
+
+    /// How many bytes the current message has inflated to so far (0 after
+    /// [`finish`](Self::finish)): the part of `max_message_size` used up.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use ws_proto::deflate::{Config, MessageDecompressor};
+    /// let mut d = MessageDecompressor::new(Config::default()).unwrap();
+    /// let mut out = BytesMut::new();
+    /// d.feed(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], &mut out, 64).unwrap();
+    /// let so_far = d.message_len();
+    /// assert_eq!(so_far, out.len());
+    /// d.finish(&mut out, 64 - so_far).unwrap();
+    /// assert_eq!(d.message_len(), 0);
+    /// ```
+    pub fn message_len(&self) -> usize {
+        self.message_len
     }
 
     /// Inflates the next piece of the current message's compressed payload,
@@ -145,7 +167,8 @@ impl MessageDecompressor {
     /// Ends the current message: appends the `00 00 ff ff` tail the sender
     /// removed and inflates what it releases. Returns how many bytes were
     /// appended. A message whose data ends exactly after a final (BFINAL)
-    /// block needs no tail and gets none.
+    /// block needs no tail and gets none; neither does an empty payload,
+    /// which is an empty message.
     ///
     /// ```
     /// use bytes::BytesMut;
@@ -154,20 +177,25 @@ impl MessageDecompressor {
     /// let mut out = BytesMut::new();
     /// // RFC 7692 §7.2.3.4: "Hello" in a final block, then one 0x00.
     /// d.feed(&[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00], &mut out, 64).unwrap();
-    /// d.finish(&mut out, 64 - out.len()).unwrap();
+    /// d.finish(&mut out, 64 - d.message_len()).unwrap();
     /// assert_eq!(&out[..], b"Hello");
     /// ```
     pub fn finish(&mut self, out: &mut BytesMut, budget: usize) -> Result<usize, DecompressError> {
         if self.failed {
             return Err(DecompressError::Failed);
         }
-        let n = if self.after_final_block {
+        // An empty payload is an empty message. zlib-based senders produce
+        // one (a sync flush with no new input emits nothing), and feeding
+        // the tail alone would leave the inflater inside a stored-block
+        // header, reading the next message as its length.
+        let n = if self.after_final_block || !self.open {
             0
         } else {
             self.run(&SYNC_MARKER, out, budget)?
         };
         self.open = false;
         self.after_final_block = false;
+        self.message_len = 0;
         Ok(n)
     }
 
@@ -220,8 +248,9 @@ impl MessageDecompressor {
         budget: usize,
     ) -> Result<usize, DecompressError> {
         let result = self.inflate_bounded(&mut input, out, budget);
-        if result.is_err() {
-            self.failed = true;
+        match result {
+            Ok(n) => self.message_len += n,
+            Err(_) => self.failed = true,
         }
         result
     }
@@ -283,8 +312,8 @@ impl MessageDecompressor {
 pub enum DecompressError {
     /// The message inflates to more than the budget (close code 1009).
     TooLarge,
-    /// The payload is not a valid deflate stream, or refers further back
-    /// than the negotiated window (close code 1007).
+    /// The payload is not a valid deflate stream, or refers back past the
+    /// data the decompressor holds (close code 1007).
     Corrupt,
     /// The backend reported an internal error (close code 1011).
     Backend,

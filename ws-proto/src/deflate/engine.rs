@@ -31,23 +31,54 @@ pub(crate) enum Flush {
 
 /// A raw-deflate compressor (no zlib header or checksum).
 pub(crate) enum Deflater {
-    Miniz(Box<CompressorOxide>),
+    Miniz {
+        c: Box<CompressorOxide>,
+        /// Set when the window is bounded by restarting (see [`Segment`]).
+        segment: Option<Segment>,
+    },
     #[cfg(feature = "deflate-zlib-rs")]
     Zlib(zlib_rs::Deflate),
 }
 
+/// Smallest window for which miniz_oxide restarts every `2^N` bytes rather
+/// than falling back to RLE: a restart clears about 250 KiB of tables, which
+/// costs too much per 256 to 1024 bytes.
+const MIN_SEGMENTED_WINDOW_BITS: u8 = 12;
+
+/// miniz_oxide bounded to `2^N` bytes by restarting: a match never reaches
+/// before the compressor's last reset, so after every `2^N` input bytes the
+/// output is sync-flushed and the compressor reset. The peer sees ordinary
+/// blocks; each segment just never refers to the one before.
+pub(crate) struct Segment {
+    cap: usize,
+    /// Input bytes since the last reset.
+    used: usize,
+    /// Input compressed since the last sync flush.
+    dirty: bool,
+}
+
 /// miniz_oxide's matcher always searches 32 KiB back, whatever window the
-/// peer asked for. Below 15 bits the only strategies that cannot reach
-/// further than the window are stored blocks (level 0) and RLE, whose
-/// matches all have distance 1. RLE needs a level of at least 2: at level 1
+/// peer asked for. Below 15 bits the window is bounded by restarting (12–14
+/// bits, see [`Segment`]) or, below that, by a strategy that cannot reach
+/// further than the window: RLE, whose matches all have distance 1, or
+/// stored blocks (level 0). RLE needs a level of at least 2: at level 1
 /// miniz_oxide takes its fast path, which ignores the RLE flag.
 fn miniz_flags(config: &Config) -> u32 {
     let level = i32::from(config.level);
-    if config.window_bits >= 15 || level == 0 {
+    if config.window_bits >= MIN_SEGMENTED_WINDOW_BITS || level == 0 {
         create_comp_flags_from_zip_params(level, -15, CompressionStrategy::Default as i32)
     } else {
         create_comp_flags_from_zip_params(level.max(2), -15, CompressionStrategy::RLE as i32)
     }
+}
+
+fn miniz_segment(config: &Config) -> Option<Segment> {
+    let bounded = (MIN_SEGMENTED_WINDOW_BITS..15).contains(&config.window_bits);
+    (bounded && config.level > 0).then(|| Segment {
+        cap: 1 << config.window_bits,
+        used: 0,
+        dirty: false,
+    })
 }
 
 /// zlib (and so zlib-rs) cannot make an 8-bit raw stream: its matcher keeps
@@ -63,9 +94,10 @@ impl Deflater {
     /// Allocates the backend's state (the large allocation of this module).
     pub(crate) fn new(config: &Config) -> Self {
         match config.backend {
-            Backend::MinizOxide => {
-                Deflater::Miniz(Box::new(CompressorOxide::new(miniz_flags(config))))
-            }
+            Backend::MinizOxide => Deflater::Miniz {
+                c: Box::new(CompressorOxide::new(miniz_flags(config))),
+                segment: miniz_segment(config),
+            },
             #[cfg(feature = "deflate-zlib-rs")]
             Backend::ZlibRs => {
                 Deflater::Zlib(zlib_rs::Deflate::new_with_config(zlib_rs::DeflateConfig {
@@ -82,7 +114,13 @@ impl Deflater {
     /// Forgets the window: the next byte compressed refers to nothing before it.
     pub(crate) fn reset(&mut self) {
         match self {
-            Deflater::Miniz(c) => c.reset(),
+            Deflater::Miniz { c, segment } => {
+                c.reset();
+                if let Some(seg) = segment {
+                    seg.used = 0;
+                    seg.dirty = false;
+                }
+            }
             #[cfg(feature = "deflate-zlib-rs")]
             Deflater::Zlib(d) => d.reset(),
         }
@@ -103,7 +141,11 @@ impl Deflater {
         #[cfg(not(feature = "deflate-zlib-rs"))]
         let _ = min_spare;
         match self {
-            Deflater::Miniz(c) => miniz_compress(c, input, out, flush),
+            Deflater::Miniz { c, segment: None } => miniz_compress(c, input, out, flush),
+            Deflater::Miniz {
+                c,
+                segment: Some(seg),
+            } => miniz_compress_segmented(c, seg, input, out, flush),
             #[cfg(feature = "deflate-zlib-rs")]
             Deflater::Zlib(d) => zlib_compress(d, input, out, flush, min_spare),
         }
@@ -137,6 +179,38 @@ fn miniz_compress(
         return Err(CompressError::Stalled);
     }
     Ok(())
+}
+
+/// [`miniz_compress`] within [`Segment`]s.
+fn miniz_compress_segmented(
+    c: &mut CompressorOxide,
+    seg: &mut Segment,
+    mut input: &[u8],
+    out: &mut BytesMut,
+    flush: Flush,
+) -> Result<(), CompressError> {
+    loop {
+        if !input.is_empty() && seg.used == seg.cap {
+            if seg.dirty {
+                miniz_compress(c, &[], out, Flush::Sync)?;
+            }
+            c.reset();
+            seg.used = 0;
+            seg.dirty = false;
+        }
+        let take = input.len().min(seg.cap - seg.used);
+        let last = take == input.len();
+        let piece_flush = if last { flush } else { Flush::None };
+        if take > 0 || piece_flush == Flush::Sync {
+            miniz_compress(c, &input[..take], out, piece_flush)?;
+        }
+        seg.used += take;
+        seg.dirty = piece_flush == Flush::None && (seg.dirty || take > 0);
+        input = &input[take..];
+        if last {
+            return Ok(());
+        }
+    }
 }
 
 /// zlib's contract: call again with the same flush while the output fills
@@ -174,14 +248,14 @@ fn zlib_compress(
         let consumed = (d.total_in() - in0) as usize;
         let written = (d.total_out() - out0) as usize;
         out.truncate(at + written);
-        let status = status.map_err(|_| CompressError::Backend)?;
+        status.map_err(|_| CompressError::Backend)?;
         input = &input[consumed..];
         if input.is_empty() && written < spare {
             return Ok(());
         }
-        if status == zlib_rs::Status::BufError && consumed == 0 && written == 0 {
-            // Nothing left to do (a repeated flush with no new input).
-            return Ok(());
+        if consumed == 0 && written == 0 {
+            // Input left and room offered, yet no progress.
+            return Err(CompressError::Stalled);
         }
         if written == spare {
             spare = spare.saturating_mul(2);

@@ -59,9 +59,9 @@ impl Huffman {
             count[usize::from(l)] += 1;
         }
         let mut left: i32 = 1;
-        for len in 1..16 {
+        for &n in &count[1..] {
             left <<= 1;
-            left -= i32::from(count[len]);
+            left -= i32::from(n);
             if left < 0 {
                 return Err("over-subscribed code");
             }

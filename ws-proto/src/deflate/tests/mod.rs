@@ -12,6 +12,7 @@ use super::{Backend, Config, DecompressError, MessageCompressor, MessageDecompre
 use inspect::Inspector;
 
 fn backends() -> Vec<Backend> {
+    #[allow(unused_mut)] // only pushed to with `deflate-zlib-rs`
     let mut v = alloc::vec![Backend::MinizOxide];
     #[cfg(feature = "deflate-zlib-rs")]
     v.push(Backend::ZlibRs);
@@ -122,6 +123,48 @@ fn a_final_block_inside_a_message_is_followed_by_a_stream_using_the_window() {
     }
 }
 
+/// A zlib sender that ends each message with `Z_FINISH` and carries its
+/// window over with a dictionary: the second message refers ~30 KiB back,
+/// across the final block, so the whole window must survive it (for
+/// zlib-rs, through the decompressor's own copy of the window).
+#[cfg(feature = "deflate-zlib-rs")]
+#[test]
+fn a_window_of_32_kib_survives_a_final_block() {
+    let first = periodic(11, 31_000, 40_000);
+    let second: Vec<u8> = first[9_000..19_000].to_vec();
+    let mut d1 = zlib_rs::Deflate::new(6, false, 15);
+    let mut wire1 = alloc::vec![0u8; 64 * 1024];
+    let status = d1
+        .compress(&first, &mut wire1, zlib_rs::DeflateFlush::Finish)
+        .unwrap();
+    assert_eq!(status, zlib_rs::Status::StreamEnd);
+    wire1.truncate(d1.total_out() as usize);
+    let mut d2 = zlib_rs::Deflate::new(6, false, 15);
+    d2.set_dictionary(&first[first.len() - 32 * 1024..])
+        .unwrap();
+    let mut wire2 = alloc::vec![0u8; 64 * 1024];
+    d2.compress(&second, &mut wire2, zlib_rs::DeflateFlush::SyncFlush)
+        .unwrap();
+    wire2.truncate(d2.total_out() as usize - 4);
+    assert!(
+        wire2.len() < 1_000,
+        "the second message must refer back, not repeat"
+    );
+
+    for backend in backends() {
+        let config = Config::default().with_backend(backend);
+        let mut d = MessageDecompressor::new(config).unwrap();
+        for (wire, want) in [(&wire1, &first), (&wire2, &second)] {
+            let mut out = BytesMut::new();
+            for chunk in wire.chunks(999) {
+                d.feed(chunk, &mut out, 1 << 20).unwrap();
+            }
+            d.finish(&mut out, 1 << 20).unwrap();
+            assert!(out[..] == want[..], "{backend:?}");
+        }
+    }
+}
+
 #[test]
 fn rfc_7_2_3_5_two_blocks_in_one_message() {
     for backend in backends() {
@@ -157,6 +200,16 @@ fn an_empty_message_compresses_to_one_stored_block_header() {
                 assert_eq!(&out[..], payload);
             }
         }
+    }
+}
+
+#[test]
+fn an_empty_payload_is_an_empty_message_and_leaves_the_stream_in_step() {
+    for backend in backends() {
+        let config = Config::default().with_backend(backend);
+        let got =
+            inflate_all(config, &[&HELLO, &[], &[0xf2, 0x00, 0x11, 0x00, 0x00], &[]]).unwrap();
+        assert_eq!(got, [&b"Hello"[..], b"", b"Hello", b""], "{backend:?}");
     }
 }
 
@@ -333,6 +386,33 @@ fn every_window_level_and_takeover_round_trips_within_its_window() {
             }
         }
     }
+}
+
+#[test]
+fn miniz_at_12_bits_restarts_instead_of_falling_back_to_rle() {
+    // Repeats 1,500 bytes back: within a 4 KiB segment, out of RLE's reach.
+    let data = periodic(9, 1_500, 40_000);
+    let size = |window_bits: u8| {
+        let config = Config::default()
+            .with_backend(Backend::MinizOxide)
+            .with_window_bits(window_bits);
+        let mut c = MessageCompressor::new(config).unwrap();
+        let mut ins = Inspector::default();
+        let mut total = 0;
+        for _ in 0..2 {
+            let mut wire = BytesMut::new();
+            c.compress(&data, &mut wire).unwrap();
+            assert_eq!(ins.message(&wire).unwrap(), data);
+            total += wire.len();
+        }
+        assert!(ins.max_distance <= 1 << window_bits, "{}", ins.max_distance);
+        total
+    };
+    let (segmented, rle) = (size(12), size(11));
+    assert!(
+        segmented * 2 < rle,
+        "12 bits: {segmented} bytes, 11 bits: {rle} bytes"
+    );
 }
 
 #[test]
