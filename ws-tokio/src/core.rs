@@ -1,0 +1,177 @@
+//! The only place that calls `ws_proto::connection::Connection`.
+//!
+//! Everything else in the crate talks to [`Core`], so that changes to the
+//! core's data path (reading straight into its receive buffer, vectored
+//! output) touch this one file. `Core` also owns the clock origin: the
+//! connection counts time as a `Duration` since it was created, which is
+//! converted from and to tokio's `Instant` here (tokio's, so that
+//! `tokio::time::pause` drives the protocol timers in tests).
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
+use ws_proto::close::CloseCode;
+use ws_proto::connection::{Connection, Event, Message, SendError, State};
+use ws_proto::Role;
+
+/// Smallest read asked of the transport, whatever the configuration says.
+const MIN_READ: usize = 64;
+
+/// A [`Connection`] plus the buffer the transport is read into and the
+/// clock origin.
+#[derive(Debug)]
+pub(crate) struct Core {
+    conn: Connection,
+    origin: Instant,
+    /// Transport reads land here and are fed to the connection at once, so
+    /// nothing stays in it between calls (what cancel safety relies on).
+    read_buf: Box<[u8]>,
+}
+
+impl Core {
+    /// Wraps a connection that just finished its opening handshake.
+    /// `leftover` is what the transport delivered after the handshake head.
+    pub(crate) fn new(mut conn: Connection, leftover: &[u8], read_size: usize) -> Self {
+        // Arms the keep-alive timer relative to our origin.
+        conn.handle_timeout(std::time::Duration::ZERO);
+        conn.feed(leftover);
+        Core {
+            conn,
+            origin: Instant::now(),
+            read_buf: vec![0; read_size.max(MIN_READ)].into_boxed_slice(),
+        }
+    }
+
+    pub(crate) fn role(&self) -> Role {
+        self.conn.role()
+    }
+
+    /// The next event, processing buffered input as far as needed.
+    pub(crate) fn next_event(&mut self) -> Option<Event> {
+        self.conn.poll_event()
+    }
+
+    /// One read from the transport, fed to the connection. `Ready(Ok(0))`
+    /// is end-of-file, already reported to the connection.
+    pub(crate) fn poll_read<S: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut S,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        let mut buf = ReadBuf::new(&mut self.read_buf);
+        match Pin::new(io).poll_read(cx, &mut buf) {
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len();
+                if n == 0 {
+                    self.conn.handle_eof();
+                } else {
+                    self.conn.feed(buf.filled());
+                }
+                Poll::Ready(Ok(n))
+            }
+            other => other.map(|r| r.map(|()| 0)),
+        }
+    }
+
+    /// Reads and discards (after the close handshake, while a client waits
+    /// for the server to close the TCP connection). `Ready(Ok(0))` is EOF.
+    pub(crate) fn poll_discard<S: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut S,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        let mut buf = ReadBuf::new(&mut self.read_buf);
+        Pin::new(io)
+            .poll_read(cx, &mut buf)
+            .map(|r| r.map(|()| buf.filled().len()))
+    }
+
+    /// Writes queued output until none is left (`Ready(Ok)`), the transport
+    /// is full (`Pending`) or fails.
+    pub(crate) fn poll_write<S: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut S,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            let out = self.conn.pending_output();
+            if out.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            match Pin::new(&mut *io).poll_write(cx, out) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => self.conn.consume_output(n),
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Bytes queued for the transport.
+    pub(crate) fn output_len(&self) -> usize {
+        self.conn.pending_output().len()
+    }
+
+    /// More is queued than the configured send queue allows: stop queueing
+    /// and write first.
+    pub(crate) fn over_limit(&self) -> bool {
+        self.output_len() > self.conn.config().max_send_queue
+    }
+
+    pub(crate) fn send(&mut self, message: &Message) -> Result<(), SendError> {
+        self.conn.send(message)
+    }
+
+    pub(crate) fn send_ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.conn.send_ping(payload)
+    }
+
+    pub(crate) fn send_pong(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.conn.send_pong(payload)
+    }
+
+    pub(crate) fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        self.conn.close(code, reason)
+    }
+
+    pub(crate) fn state(&self) -> State {
+        self.conn.state()
+    }
+
+    pub(crate) fn should_close_transport(&self) -> bool {
+        self.conn.should_close_transport()
+    }
+
+    pub(crate) fn sent_close(&self) -> Option<(CloseCode, &str)> {
+        self.conn.sent_close()
+    }
+
+    pub(crate) fn received_close(&self) -> Option<(CloseCode, &str)> {
+        self.conn.received_close()
+    }
+
+    /// The transport broke: nothing more will be read or written.
+    pub(crate) fn transport_gone(&mut self) {
+        self.conn.handle_eof();
+    }
+
+    /// When [`on_timer`](Self::on_timer) must next run.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.conn.poll_timeout().map(|d| self.origin + d)
+    }
+
+    /// Fires the timers that are due at `now`.
+    pub(crate) fn on_timer(&mut self, now: Instant) {
+        self.conn
+            .handle_timeout(now.saturating_duration_since(self.origin));
+    }
+
+    /// The connection's close timeout, used as the client's linger bound.
+    pub(crate) fn close_timeout(&self) -> std::time::Duration {
+        self.conn.config().close_timeout
+    }
+}
