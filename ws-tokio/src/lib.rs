@@ -1,15 +1,23 @@
 //! # ws-tokio
 //!
-//! [`ws_proto`]'s WebSocket core (RFC 6455) on tokio. This first part is
-//! the glue to the core and the error type; the stream type follows.
+//! [`ws_proto`]'s WebSocket core (RFC 6455) on tokio: [`WebSocketStream`]
+//! over any `AsyncRead + AsyncWrite` transport, with a cancel-safe
+//! [`recv`](WebSocketStream::recv), [`send`](WebSocketStream::send),
+//! [`feed`](WebSocketStream::feed)/[`flush`](WebSocketStream::flush)
+//! batching, [`close`](WebSocketStream::close), `futures`
+//! [`Stream`](futures_core::Stream) + [`Sink`](futures_sink::Sink), and the
+//! keep-alive, pong deadline and close timeout on tokio's timer.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-// Used by the stream type, which comes next.
-#[allow(dead_code)]
 mod core;
 mod error;
+mod stream;
 
 pub use error::Error;
+pub use stream::WebSocketStream;
 /// The protocol core, for its configuration and handshake types.
 pub use ws_proto as proto;
+pub use ws_proto::close::CloseCode;
+pub use ws_proto::connection::{Config, Message};
+pub use ws_proto::Role;
