@@ -7,14 +7,19 @@
 //! batching, [`close`](WebSocketStream::close), `futures`
 //! [`Stream`](futures_core::Stream) + [`Sink`](futures_sink::Sink), and the
 //! keep-alive, pong deadline and close timeout on tokio's timer.
+//! [`split`](WebSocketStream::split) gives a [`ReadHalf`] and a cloneable
+//! [`WriteHalf`] for different tasks, driven by a task of their own, with
+//! bounded queues ([`split`] module).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod core;
 mod error;
+pub mod split;
 mod stream;
 
 pub use error::Error;
+pub use split::{Driver, ReadHalf, SplitOptions, WriteHalf};
 pub use stream::WebSocketStream;
 /// The protocol core, for its configuration and handshake types.
 pub use ws_proto as proto;

@@ -60,7 +60,9 @@ enum Phase {
 ///   keep-alive pings and enforces the pong deadline and close timeout.
 ///   Sending ([`send`](Self::send), [`flush`](Self::flush)) runs the timers
 ///   too, so a peer that stops reading is given up on. Nothing runs while
-///   the stream is not polled at all.
+///   the stream is not polled at all: to keep a connection alive while the
+///   application does neither, [`split`](Self::split) it, which hands the
+///   driving to a task.
 /// * [`feed`](Self::feed) queues without writing, [`flush`](Self::flush)
 ///   writes everything queued: batch several messages into few writes.
 /// * It is a [`Stream`] of `Result<Message, Error>` and a [`Sink`] of
@@ -392,6 +394,92 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         }
     }
 
+    /// Splits the connection into a read half and a cloneable write half
+    /// that can be used from different tasks, and spawns the task that
+    /// drives the connection (reads, writes, timers) on the current tokio
+    /// runtime. See [`split`](crate::split) for the details.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, like [`tokio::spawn`]. Use
+    /// [`split_with_driver`](Self::split_with_driver) to run the driver
+    /// yourself.
+    ///
+    /// ```
+    /// # use ws_tokio::{Message, Role, WebSocketStream};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ws_tokio::Error> {
+    /// let (a, b) = tokio::io::duplex(1024);
+    /// let (mut reader, writer) = WebSocketStream::from_raw(a, Role::Server, Default::default()).split();
+    /// let mut client = WebSocketStream::from_raw(b, Role::Client, Default::default());
+    /// let w = writer.clone();
+    /// tokio::spawn(async move { w.send(Message::Text("from another task".into())).await });
+    /// assert_eq!(client.recv().await.unwrap()?, Message::Text("from another task".into()));
+    /// # drop((reader, writer)); Ok(()) }
+    /// ```
+    pub fn split(self) -> (crate::split::ReadHalf, crate::split::WriteHalf)
+    where
+        S: Send + 'static,
+    {
+        self.split_with(crate::split::SplitOptions::default())
+    }
+
+    /// [`split`](Self::split) with explicit queue sizes.
+    ///
+    /// ```
+    /// # use ws_tokio::{Role, WebSocketStream, SplitOptions};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let (a, _b) = tokio::io::duplex(1024);
+    /// let options = SplitOptions { read_queue: 4, write_queue: 64 };
+    /// let (_reader, _writer) = WebSocketStream::from_raw(a, Role::Server, Default::default()).split_with(options);
+    /// # }
+    /// ```
+    pub fn split_with(
+        self,
+        options: crate::split::SplitOptions,
+    ) -> (crate::split::ReadHalf, crate::split::WriteHalf)
+    where
+        S: Send + 'static,
+    {
+        let (reader, writer, driver) = self.split_with_driver(options);
+        tokio::spawn(driver);
+        (reader, writer)
+    }
+
+    /// Splits without spawning: returns the halves and the [`Driver`]
+    /// future, which must be polled (spawned on any executor, or awaited in
+    /// a `select!`) for either half to make progress.
+    ///
+    /// [`Driver`]: crate::split::Driver
+    ///
+    /// ```
+    /// # use ws_tokio::{Role, WebSocketStream, SplitOptions};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let (a, _b) = tokio::io::duplex(1024);
+    /// let ws = WebSocketStream::from_raw(a, Role::Server, Default::default());
+    /// let (_reader, _writer, driver) = ws.split_with_driver(SplitOptions::default());
+    /// tokio::spawn(driver);
+    /// # }
+    /// ```
+    pub fn split_with_driver(
+        self,
+        options: crate::split::SplitOptions,
+    ) -> (
+        crate::split::ReadHalf,
+        crate::split::WriteHalf,
+        crate::split::Driver<S>,
+    ) {
+        crate::split::split(self, options)
+    }
+
+    /// A value that changes whenever the connection's phase does (for the
+    /// split driver, to know whether `poll_recv` has new work).
+    pub(crate) fn phase_changes(&self) -> impl PartialEq {
+        std::mem::discriminant(&self.phase)
+    }
+
     fn check_open(&self) -> Result<(), Error> {
         if self.phase == Phase::Open {
             Ok(())
@@ -412,6 +500,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    pub(crate) fn queue_ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.check_open()?;
+        Ok(self.core.send_ping(payload)?)
+    }
+
+    pub(crate) fn queue_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.check_open()?;
+        if self.core.state() != State::Open {
+            return Err(Error::Closed);
+        }
+        Ok(self.core.close(code, reason)?)
     }
 
     /// The queue can take a message (`Ready(Ok)`): nothing staged and the
