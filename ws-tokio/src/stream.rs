@@ -156,6 +156,10 @@ impl<S> WebSocketStream<S> {
         }
     }
 
+    pub(crate) fn set_subprotocol(&mut self, subprotocol: Option<String>) {
+        self.subprotocol = subprotocol;
+    }
+
     /// The subprotocol agreed in the opening handshake, if any.
     ///
     /// ```
