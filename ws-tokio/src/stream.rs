@@ -116,14 +116,7 @@ impl<S> WebSocketStream<S> {
     pub fn from_raw(io: S, role: Role, config: Config) -> Self {
         let conn = match role {
             Role::Server => Connection::server(config),
-            Role::Client => {
-                let mut seed = [0u8; 16];
-                if let Err(e) = getrandom::fill(&mut seed) {
-                    // A client must not mask with predictable keys (§10.3).
-                    panic!("no random bytes for WebSocket masking keys: {e}");
-                }
-                Connection::client(config, seed)
-            }
+            Role::Client => Connection::client(config, crate::client::random_16()),
         };
         Self::from_connection(io, conn, &[], DEFAULT_READ_SIZE)
     }
