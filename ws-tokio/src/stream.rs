@@ -624,6 +624,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             return None;
         }
         self.reported = true;
+        // A failure found on the send path (a timer firing while a write
+        // waited) is still in the core's event queue.
+        while let Some(event) = self.core.next_event() {
+            if let Event::Error(e) = event {
+                self.failure.get_or_insert(e);
+            }
+        }
         if let Some(e) = self.io_error.take() {
             return Some(Err(Error::Io(e)));
         }
