@@ -5,7 +5,11 @@
 use std::io;
 use std::sync::{Arc, OnceLock};
 
+/// The rustls this crate is built with, for building configurations.
+pub use rustls;
 use rustls::{ClientConfig, RootCertStore};
+/// The tokio-rustls this crate is built with (a server's `TlsAcceptor`).
+pub use tokio_rustls;
 
 /// The client TLS settings used when [`ClientOptions::tls`] is `None`:
 /// ring, the safe default protocol versions, webpki-roots, no client
@@ -37,6 +41,10 @@ pub fn default_client_config() -> io::Result<Arc<ClientConfig>> {
 /// assert!(config.alpn_protocols.contains(&b"http/1.1".to_vec()));
 /// ```
 pub fn client_config(roots: RootCertStore) -> io::Result<ClientConfig> {
+    // rustls 0.23.48 deprecates ring's provider because it lacks
+    // post-quantum key exchange (aws-lc-rs has it). ring is kept: it builds
+    // without cmake or a C++ toolchain, as the ws-server TLS work assumes too.
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
