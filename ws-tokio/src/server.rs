@@ -175,7 +175,8 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let (a, b) = tokio::io::duplex(4096);
 /// tokio::spawn(async move { client_handshake(b, "h", "/ws?room=1", &ClientOptions::default()).await });
-/// let incoming = Incoming::read(a, &AcceptOptions::default()).await?;
+/// let options = AcceptOptions::default();
+/// let incoming = Incoming::read(a, &options).await?;
 /// assert_eq!(incoming.path(), "/ws?room=1");
 /// assert!(incoming.is_websocket());
 /// let _ws = incoming.accept().await?;
@@ -257,7 +258,8 @@ impl<'o, S: AsyncRead + AsyncWrite + Unpin> Incoming<'o, S> {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let (a, b) = tokio::io::duplex(4096);
     /// # tokio::spawn(async move { client_handshake(b, "h", "/", &ClientOptions::default()).await });
-    /// let incoming = Incoming::read(a, &AcceptOptions::default()).await?;
+    /// let options = AcceptOptions::default();
+    /// let incoming = Incoming::read(a, &options).await?;
     /// assert!(incoming.head().starts_with(b"GET / HTTP/1.1\r\n"));
     /// # Ok(()) }
     /// ```
@@ -274,7 +276,8 @@ impl<'o, S: AsyncRead + AsyncWrite + Unpin> Incoming<'o, S> {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let (a, b) = tokio::io::duplex(4096);
     /// # tokio::spawn(async move { client_handshake(b, "chat.example", "/", &ClientOptions::default()).await });
-    /// let incoming = Incoming::read(a, &AcceptOptions::default()).await?;
+    /// let options = AcceptOptions::default();
+    /// let incoming = Incoming::read(a, &options).await?;
     /// assert_eq!(incoming.request()?.host(), "chat.example");
     /// # Ok(()) }
     /// ```
@@ -352,7 +355,8 @@ impl<'o, S: AsyncRead + AsyncWrite + Unpin> Incoming<'o, S> {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let (a, mut b) = tokio::io::duplex(4096);
     /// b.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").await?;
-    /// let incoming = Incoming::read(a, &AcceptOptions::default()).await?;
+    /// let options = AcceptOptions::default();
+    /// let incoming = Incoming::read(a, &options).await?;
     /// assert!(!incoming.is_websocket());
     /// incoming.respond(200, "text/plain", b"hello").await?;
     /// let mut answer = String::new();
@@ -402,7 +406,8 @@ impl<'o, S: AsyncRead + AsyncWrite + Unpin> Incoming<'o, S> {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let (a, mut b) = tokio::io::duplex(4096);
     /// b.write_all(b"GET /nowhere HTTP/1.1\r\nHost: h\r\n\r\n").await?;
-    /// let incoming = Incoming::read(a, &AcceptOptions::default()).await?;
+    /// let options = AcceptOptions::default();
+    /// let incoming = Incoming::read(a, &options).await?;
     /// let e = incoming.reject(404, "no such route").await;
     /// assert!(matches!(e, AcceptError::Rejected { status: 404, .. }));
     /// # Ok(()) }
