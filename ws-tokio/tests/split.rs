@@ -219,3 +219,28 @@ async fn the_read_half_reports_an_abnormal_end() {
     ));
     assert!(reader.recv().await.is_none());
 }
+
+/// Once both halves are gone nobody can use the connection: the driver
+/// closes it with 1000 and finishes the handshake.
+#[tokio::test]
+async fn dropping_both_halves_closes_with_1000() {
+    let (a, b) = tokio::io::duplex(1024);
+    let ws = WebSocketStream::from_raw(a, Role::Server, Config::default());
+    let (reader, writer, driver) = ws.split_with_driver(SplitOptions::default());
+    let driver = tokio::spawn(driver);
+    let mut peer = RawPeer::new(b, Role::Client);
+    drop((reader, writer));
+    assert!(matches!(
+        peer.next_event().await,
+        Some(Event::Close {
+            code: CloseCode::NORMAL,
+            ..
+        })
+    ));
+    peer.flush().await; // the reply
+    driver.await.unwrap();
+    assert!(
+        peer.next_event().await.is_none(),
+        "the server closed the transport"
+    );
+}
