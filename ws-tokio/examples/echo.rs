@@ -14,7 +14,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
 use ws_tokio::{AcceptOptions, Config, Incoming, WebSocketStream};
 
@@ -111,15 +110,14 @@ async fn handle(tcp: TcpStream, options: &AcceptOptions) {
     }
 }
 
-/// Sends every message back. Messages that have already arrived go out
-/// together in one write: `recv` is cancel-safe, so polling it once
-/// (`now_or_never`) and dropping it loses nothing.
+/// Sends every message back. Messages that arrived in the same read go out
+/// together in one write.
 async fn echo(mut ws: WebSocketStream<TcpStream>) {
     while let Some(Ok(message)) = ws.recv().await {
         if ws.feed(message).await.is_err() {
             return;
         }
-        while let Some(Some(Ok(message))) = ws.recv().now_or_never() {
+        while let Some(message) = ws.recv_buffered() {
             if ws.feed(message).await.is_err() {
                 return;
             }

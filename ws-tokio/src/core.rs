@@ -20,6 +20,11 @@ use ws_proto::Role;
 /// Smallest read asked of the transport, whatever the configuration says.
 const MIN_READ: usize = 64;
 
+/// A read buffer that a read fills completely doubles, up to this size: an
+/// idle or chatty connection keeps its small buffer, one receiving large
+/// messages needs fewer reads per message.
+const MAX_READ: usize = 64 << 10;
+
 /// A [`Connection`] plus the buffer the transport is read into and the
 /// clock origin.
 #[derive(Debug)]
@@ -69,6 +74,9 @@ impl Core {
                     self.conn.handle_eof();
                 } else {
                     self.conn.feed(buf.filled());
+                }
+                if n == self.read_buf.len() && n < MAX_READ {
+                    self.read_buf = vec![0; n * 2].into_boxed_slice();
                 }
                 Poll::Ready(Ok(n))
             }

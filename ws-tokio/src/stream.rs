@@ -268,6 +268,48 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
 
+    /// The next data message that has already arrived, without touching
+    /// the transport: `None` if completing one needs another read. Lets a
+    /// server answer a burst of messages with one write (see the `echo`
+    /// example). A failure found here is reported by the next
+    /// [`recv`](Self::recv).
+    ///
+    /// ```
+    /// # use ws_tokio::{Message, Role, WebSocketStream};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ws_tokio::Error> {
+    /// let (a, b) = tokio::io::duplex(1024);
+    /// let mut server = WebSocketStream::from_raw(a, Role::Server, Default::default());
+    /// let mut client = WebSocketStream::from_raw(b, Role::Client, Default::default());
+    /// for text in ["1", "2", "3"] {
+    ///     client.feed(Message::Text(text.into())).await?;
+    /// }
+    /// client.flush().await?;
+    /// let first = server.recv().await.unwrap()?; // one read brings all three
+    /// let mut burst = vec![first];
+    /// while let Some(message) = server.recv_buffered() {
+    ///     burst.push(message);
+    /// }
+    /// assert_eq!(burst.len(), 3);
+    /// # Ok(()) }
+    /// ```
+    pub fn recv_buffered(&mut self) -> Option<Message> {
+        if self.phase != Phase::Open {
+            return None;
+        }
+        while let Some(event) = self.core.next_event() {
+            match event {
+                Event::Message(message) => return Some(message),
+                Event::Error(error) => self.failure = Some(error),
+                Event::Close { .. }
+                | Event::Ping(_)
+                | Event::Pong(_)
+                | Event::MessageChunk { .. } => {}
+            }
+        }
+        None
+    }
+
     /// Sends a message: queues it and writes everything queued.
     ///
     /// ```
