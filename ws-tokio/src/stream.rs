@@ -733,10 +733,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 match event {
                     Event::Message(message) => {
                         // Get queued replies moving; what the transport
-                        // cannot take now stays queued for the next call.
-                        if let Poll::Ready(Err(_)) = self.poll_write_queued(cx) {
-                            return Poll::Ready(self.outcome());
-                        }
+                        // cannot take now stays queued for the next call. A
+                        // failed write is recorded and reported by the next
+                        // call, after this message.
+                        let _ = self.poll_write_queued(cx);
                         return Poll::Ready(Some(Ok(message)));
                     }
                     Event::Error(error) => self.failure = Some(error),
