@@ -39,10 +39,11 @@ use http::request::Parts;
 use http::{HeaderName, HeaderValue, StatusCode, Version};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use ws_proto::connection::{Config, Connection};
+use ws_proto::connection::Config;
 use ws_proto::handshake::policy::AcceptPolicy;
 use ws_proto::handshake::{parse_request, write_accept, Accept, HandshakeError, Reject};
 
+use crate::core::Core;
 use crate::server::write_growing;
 use crate::stream::{WebSocketStream, DEFAULT_READ_SIZE};
 
@@ -311,13 +312,8 @@ impl WebSocketUpgrade {
             let Ok(upgraded) = on_upgrade.await else {
                 return;
             };
-            let conn = Connection::server(config);
-            let mut ws = WebSocketStream::from_connection(
-                TokioIo::new(upgraded),
-                conn,
-                &[],
-                DEFAULT_READ_SIZE,
-            );
+            let core = Core::server(config, &[], DEFAULT_READ_SIZE);
+            let mut ws = WebSocketStream::from_core(TokioIo::new(upgraded), core);
             ws.set_subprotocol(subprotocol);
             callback(ws).await;
         });

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use ws_proto::connection::{Config, Connection};
+use ws_proto::connection::Config;
 use ws_proto::handshake::{ClientHandshake, ClientHandshakeError, ClientRequest, Limits};
 
+use crate::core::Core;
 use crate::stream::{WebSocketStream, DEFAULT_READ_SIZE};
 
 /// Settings of a client connection.
@@ -128,24 +129,11 @@ impl From<io::Error> for ConnectError {
     }
 }
 
-/// 16 bytes from the operating system's CSPRNG.
-pub(crate) fn try_random_16() -> io::Result<[u8; 16]> {
+/// 16 bytes from the operating system's CSPRNG, for the handshake nonce.
+fn random_nonce() -> io::Result<[u8; 16]> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
     Ok(bytes)
-}
-
-/// 16 random bytes for a masking-key seed.
-///
-/// # Panics
-///
-/// If the operating system has no working random source: a client must not
-/// mask with predictable keys (RFC 6455 §10.3).
-pub(crate) fn random_16() -> [u8; 16] {
-    match try_random_16() {
-        Ok(bytes) => bytes,
-        Err(e) => panic!("no random bytes for WebSocket masking keys: {e}"),
-    }
 }
 
 /// The parts of a `ws://` or `wss://` URL.
@@ -346,8 +334,8 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     path: &str,
     options: &ClientOptions,
 ) -> Result<WebSocketStream<S>, ConnectError> {
-    let nonce = try_random_16().map_err(ConnectError::Random)?;
-    let seed = try_random_16().map_err(ConnectError::Random)?;
+    let nonce = random_nonce().map_err(ConnectError::Random)?;
+    let seed = crate::core::random_seed().map_err(ConnectError::Random)?;
     let subprotocols: Vec<&str> = options.subprotocols.iter().map(String::as_str).collect();
     let extra: Vec<(&str, &str)> = options
         .extra_headers
@@ -383,9 +371,13 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         .map_err(ConnectError::Handshake)?
         .subprotocol()
         .map(str::to_owned);
-    let conn = Connection::client(options.config.clone(), seed);
-    let mut ws =
-        WebSocketStream::from_connection(stream, conn, hs.leftover(), options.read_buffer_size);
+    let core = Core::client(
+        options.config.clone(),
+        seed,
+        hs.leftover(),
+        options.read_buffer_size,
+    );
+    let mut ws = WebSocketStream::from_core(stream, core);
     ws.set_subprotocol(subprotocol);
     Ok(ws)
 }

@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 use ws_proto::close::CloseCode;
-use ws_proto::connection::{Connection, Event, Message, SendError, State};
+use ws_proto::connection::{Config, Connection, Event, Message, SendError, State};
 use ws_proto::Role;
 
 /// Smallest read asked of the transport, whatever the configuration says.
@@ -36,7 +36,33 @@ pub(crate) struct Core {
     read_buf: Box<[u8]>,
 }
 
+/// What seeds a client's masking keys (16 bytes today; a 32-byte ChaCha
+/// seed after the data-path rewrite).
+pub(crate) type MaskSeed = [u8; 16];
+
+/// A fresh masking seed from the operating system's CSPRNG.
+pub(crate) fn random_seed() -> io::Result<MaskSeed> {
+    let mut seed = MaskSeed::default();
+    getrandom::fill(&mut seed).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(seed)
+}
+
 impl Core {
+    /// A server connection after the opening handshake.
+    pub(crate) fn server(config: Config, leftover: &[u8], read_size: usize) -> Self {
+        Self::new(Connection::server(config), leftover, read_size)
+    }
+
+    /// A client connection after the opening handshake.
+    pub(crate) fn client(
+        config: Config,
+        seed: MaskSeed,
+        leftover: &[u8],
+        read_size: usize,
+    ) -> Self {
+        Self::new(Connection::client(config, seed), leftover, read_size)
+    }
+
     /// Wraps a connection that just finished its opening handshake.
     /// `leftover` is what the transport delivered after the handshake head.
     pub(crate) fn new(mut conn: Connection, leftover: &[u8], read_size: usize) -> Self {

@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
-use ws_proto::connection::{Config, Connection};
+use ws_proto::connection::Config;
 use ws_proto::handshake::policy::AcceptPolicy;
 use ws_proto::handshake::{
     request_target, write_accept, write_reject, Accept, BufferTooSmall, HandshakeError, Limits,
     Reject, Request, ServerHandshake,
 };
 
+use crate::core::Core;
 use crate::stream::{WebSocketStream, DEFAULT_READ_SIZE};
 
 /// Settings of the server's opening handshake and of the connections it
@@ -336,9 +337,12 @@ impl<'o, S: AsyncRead + AsyncWrite + Unpin> Incoming<'o, S> {
             return Err(refuse(&mut stream, deadline, &reject).await);
         };
         write_all_until(&mut stream, &answer, deadline).await?;
-        let conn = Connection::server(options.config.clone());
-        let mut ws =
-            WebSocketStream::from_connection(stream, conn, hs.leftover(), options.read_buffer_size);
+        let core = Core::server(
+            options.config.clone(),
+            hs.leftover(),
+            options.read_buffer_size,
+        );
+        let mut ws = WebSocketStream::from_core(stream, core);
         ws.set_subprotocol(subprotocol);
         Ok(ws)
     }

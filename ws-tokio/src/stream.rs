@@ -105,6 +105,10 @@ impl<S> WebSocketStream<S> {
     /// needed), with a new connection. A client's masking keys are seeded
     /// from the operating system's random source.
     ///
+    /// # Panics
+    ///
+    /// For a client, if the operating system's random source fails.
+    ///
     /// ```
     /// use ws_tokio::{Role, WebSocketStream};
     /// use ws_tokio::proto::connection::Config;
@@ -114,11 +118,15 @@ impl<S> WebSocketStream<S> {
     /// assert_eq!(ws.role(), Role::Client);
     /// ```
     pub fn from_raw(io: S, role: Role, config: Config) -> Self {
-        let conn = match role {
-            Role::Server => Connection::server(config),
-            Role::Client => Connection::client(config, crate::client::random_16()),
+        let core = match role {
+            Role::Server => Core::server(config, &[], DEFAULT_READ_SIZE),
+            Role::Client => match crate::core::random_seed() {
+                Ok(seed) => Core::client(config, seed, &[], DEFAULT_READ_SIZE),
+                // A client must not mask with predictable keys (RFC 6455 §10.3).
+                Err(e) => panic!("no random bytes for WebSocket masking keys: {e}"),
+            },
         };
-        Self::from_connection(io, conn, &[], DEFAULT_READ_SIZE)
+        Self::from_core(io, core)
     }
 
     /// Wraps `io` with an existing connection. `leftover` is what the
@@ -135,9 +143,13 @@ impl<S> WebSocketStream<S> {
     /// assert_eq!(ws.subprotocol(), None);
     /// ```
     pub fn from_connection(io: S, conn: Connection, leftover: &[u8], read_size: usize) -> Self {
+        Self::from_core(io, Core::new(conn, leftover, read_size))
+    }
+
+    pub(crate) fn from_core(io: S, core: Core) -> Self {
         WebSocketStream {
             io,
-            core: Core::new(conn, leftover, read_size),
+            core,
             timer: None,
             phase: Phase::Open,
             staged: None,
