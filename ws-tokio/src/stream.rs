@@ -324,6 +324,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
 
     /// Sends a message: queues it and writes everything queued.
     ///
+    /// Cancelling it is harmless but not transparent: a message already
+    /// queued is written by the next call that writes (whole, never cut
+    /// short); one cancelled while waiting for room is dropped.
+    ///
     /// ```
     /// # use ws_tokio::{Message, Role, WebSocketStream};
     /// # #[tokio::main(flavor = "current_thread")]
