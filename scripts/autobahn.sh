@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Runs the Autobahn TestSuite (through kosoku, no Docker) against our stack.
 #
-#   scripts/autobahn.sh server|client|all [-i GLOB]... [-x GLOB]...
+#   scripts/autobahn.sh ROLE [-i GLOB]... [-x GLOB]...
 #
-#   server  kosoku drives the bundled `ws-server` echo server (its /ws path).
-#   client  kosoku serves the cases to ws-server/examples/autobahn_client.rs.
-#   all     both, one after the other (the default).
+#   server        kosoku drives the bundled `ws-server` echo server (/ws).
+#   client        kosoku serves the cases to ws-server/examples/autobahn_client.rs.
+#   all           both, one after the other (the default).
+#   tokio-server  kosoku drives ws-tokio's echo example (/ws).
+#   tokio-client  kosoku serves the cases to ws-tokio/examples/autobahn_tokio_client.rs.
+#   tokio         tokio-server then tokio-client.
 #   -i/-x   only run / skip the case ids matching GLOB (kosoku syntax, e.g.
 #           -i '9.*'); the default is every case, groups 1 to 13.
 #
 # Installs kosoku==0.1.0 into target/autobahn/venv (reused when present),
 # builds the release binaries, writes the reports to
-# target/autobahn/{server,client}/ (index.html to browse, index.json), prints
+# target/autobahn/ROLE/ (index.html to browse, index.json), prints
 # a summary table per case group and exits non-zero if any case is worse than
 # expected (see scripts/autobahn_summary.py for the rules).
 #
@@ -32,14 +35,14 @@ OUT="$ROOT/target/autobahn"
 TIMEOUT="${AUTOBAHN_TIMEOUT:-1200}"
 
 usage() {
-    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
 ROLE="${1:-all}"
 [ $# -gt 0 ] && shift
 case "$ROLE" in
-    server | client | all) ;;
+    server | client | all | tokio-server | tokio-client | tokio) ;;
     -h | --help | help) usage ;;
     *) echo "autobahn.sh: unknown role '$ROLE'" >&2; usage ;;
 esac
@@ -111,12 +114,28 @@ ensure_kosoku() {
 # --- build ----------------------------------------------------------------
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
-SERVER_BIN="$TARGET_DIR/release/ws-server"
-CLIENT_BIN="$TARGET_DIR/release/examples/autobahn_client"
+# The driver under test: the blocking ws-server, or ws-tokio.
+case "$ROLE" in
+    tokio*)
+        STACK=ws-tokio
+        AGENT=ws-tokio
+        SERVER_BIN="$TARGET_DIR/release/examples/echo"
+        CLIENT_BIN="$TARGET_DIR/release/examples/autobahn_tokio_client"
+        ;;
+    *)
+        STACK=ws-server
+        SERVER_BIN="$TARGET_DIR/release/ws-server"
+        CLIENT_BIN="$TARGET_DIR/release/examples/autobahn_client"
+        ;;
+esac
 
 build() {
     log "building release binaries"
-    cargo build --release -p ws-server --bin ws-server --example autobahn_client
+    if [ "$STACK" = ws-tokio ]; then
+        cargo build --release -p ws-tokio --example echo --example autobahn_tokio_client
+    else
+        cargo build --release -p ws-server --bin ws-server --example autobahn_client
+    fi
 }
 
 # --- helpers --------------------------------------------------------------
@@ -159,16 +178,16 @@ summarize() {
 
 # --- roles ----------------------------------------------------------------
 run_server_role() {
-    local dir="$OUT/server" port pid start status=0
+    local name=$1 dir="$OUT/$1" port pid start status=0
     rm -rf "$dir"
     mkdir -p "$dir"
     port=$(free_port)
-    log "server role: starting ws-server on 127.0.0.1:$port"
+    log "server role: starting $STACK on 127.0.0.1:$port"
     "$SERVER_BIN" --bind "127.0.0.1:$port" >"$dir/ws-server.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
     if ! wait_listening "$port" "$pid"; then
-        echo "autobahn.sh: ws-server did not start; its log:" >&2
+        echo "autobahn.sh: $STACK did not start; its log:" >&2
         cat "$dir/ws-server.log" >&2
         return 1
     fi
@@ -184,12 +203,12 @@ run_server_role() {
     fi
     SERVER_SECONDS=$(($(date +%s) - start))
     cleanup
-    summarize server || return 1
+    summarize "$name" || return 1
     [ "$status" != 124 ]
 }
 
 run_client_role() {
-    local dir="$OUT/client" port pid start status=0 client_status=0
+    local name=$1 dir="$OUT/$1" port pid start status=0 client_status=0
     rm -rf "$dir"
     mkdir -p "$dir"
     port=$(free_port)
@@ -224,7 +243,7 @@ run_client_role() {
         tail -n 20 "$dir/client.log" >&2
         status=1
     fi
-    summarize client || return 1
+    summarize "$name" || return 1
     [ "$status" = 0 ]
 }
 
@@ -236,16 +255,18 @@ build
 SERVER_SECONDS="(not run) "
 CLIENT_SECONDS="(not run) "
 result=0
-if [ "$ROLE" = server ] || [ "$ROLE" = all ]; then
-    run_server_role || result=1
-fi
-if [ "$ROLE" = client ] || [ "$ROLE" = all ]; then
-    run_client_role || result=1
-fi
+case "$ROLE" in
+    server | all) run_server_role server || result=1 ;;
+    tokio-server | tokio) run_server_role tokio-server || result=1 ;;
+esac
+case "$ROLE" in
+    client | all) run_client_role client || result=1 ;;
+    tokio-client | tokio) run_client_role tokio-client || result=1 ;;
+esac
 
 echo
 echo "Autobahn run time: server role ${SERVER_SECONDS}s, client role ${CLIENT_SECONDS}s"
-echo "Reports: $OUT/{server,client}/index.html"
+echo "Reports: $OUT/<role>/index.html (role: server, client, tokio-server, tokio-client)"
 if [ "$result" = 0 ]; then
     echo "Autobahn: every case as expected"
 else
