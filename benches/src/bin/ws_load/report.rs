@@ -178,7 +178,7 @@ impl Report {
             s.connections,
             s.threads,
             if s.idle {
-                String::from(", idle".to_string())
+                ", idle".to_string()
             } else {
                 format!(
                     ", {} B {} messages, {} in flight",
