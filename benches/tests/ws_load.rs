@@ -115,3 +115,38 @@ fn refuses_an_address_that_is_not_loopback() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
 }
+
+#[test]
+fn answers_the_servers_keep_alive_pings() {
+    // The server pings every 50 ms and closes (1011) a connection whose
+    // pong is 300 ms late: over a second, ws-load must answer every ping.
+    let server = ws_server::echo::routes(
+        ws_server::Server::builder()
+            .bind("127.0.0.1:0")
+            .keep_alive_interval(std::time::Duration::from_millis(50))
+            .keep_alive_timeout(Some(std::time::Duration::from_millis(300))),
+    )
+    .build()
+    .expect("server binds")
+    .spawn()
+    .expect("server runs");
+    let url = format!("ws://{}/ws", server.local_addr());
+    let out = Command::new(WS_LOAD)
+        .arg(&url)
+        .args([
+            "--connections",
+            "2",
+            "--warmup",
+            "0",
+            "--duration",
+            "1",
+            "--json",
+            "--quiet",
+        ])
+        .output()
+        .expect("ws-load runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(errors(&out), 0, "{stdout}");
+    server.shutdown().expect("server stops");
+}
