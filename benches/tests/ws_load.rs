@@ -150,3 +150,16 @@ fn answers_the_servers_keep_alive_pings() {
     assert_eq!(errors(&out), 0, "{stdout}");
     server.shutdown().expect("server stops");
 }
+
+#[test]
+fn fragmented_echoes_are_reassembled_and_pass() {
+    // With --fragment the server is correct: every 7th echo comes in
+    // frames of at most 7 bytes, splitting text characters between frames.
+    let (_server, url) = broken("--fragment");
+    for extra in [&["--in-flight", "3"][..], &["--text", "--size", "300"]] {
+        let out = ws_load(&url, extra);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{extra:?}: {stdout}");
+        assert_eq!(errors(&out), 0, "{extra:?}: {stdout}");
+    }
+}

@@ -6,7 +6,9 @@
 //! - `--flip-byte`: one payload byte changed (text stays valid UTF-8);
 //! - `--drop`: not echoed at all;
 //! - `--swap-opcode`: echoed as binary if it was text and the reverse;
-//! - `--reorder`: echoed after the message that follows it.
+//! - `--reorder`: echoed after the message that follows it;
+//! - `--fragment`: not a fault: echoed correctly, split into frames of at
+//!   most 7 bytes, which ws-load must accept.
 //!
 //! ```text
 //! cargo run -p ws-benches --bin broken_echo -- 127.0.0.1:5081 --flip-byte --every 100
@@ -24,11 +26,12 @@ enum Fault {
     Drop,
     SwapOpcode,
     Reorder,
+    Fragment,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: broken_echo [ADDR] (--flip-byte | --drop | --swap-opcode | --reorder) [--every N]"
+        "usage: broken_echo [ADDR] (--flip-byte | --drop | --swap-opcode | --reorder | --fragment) [--every N]"
     );
     std::process::exit(2)
 }
@@ -42,6 +45,7 @@ fn main() {
             "--drop" => fault = Some(Fault::Drop),
             "--swap-opcode" => fault = Some(Fault::SwapOpcode),
             "--reorder" => fault = Some(Fault::Reorder),
+            "--fragment" => fault = Some(Fault::Fragment),
             "--every" => {
                 every = match args.next().and_then(|n| n.parse().ok()) {
                     Some(n) if n > 0 => n,
@@ -86,6 +90,12 @@ fn main() {
                             held = Some(Frame::message(payload, OpCode::Data(opcode), true));
                             continue;
                         }
+                        Fault::Fragment => {
+                            if send_fragments(&mut ws, &payload, opcode).is_err() {
+                                break;
+                            }
+                            continue;
+                        }
                     }
                 }
                 // Raw frames, so that a text frame need not be valid UTF-8.
@@ -101,6 +111,30 @@ fn main() {
             }
         });
     }
+}
+
+/// Sends `payload` as one message in frames of at most 7 bytes (a text
+/// message's frames may split a character, as RFC 6455 allows).
+fn send_fragments<S: std::io::Read + std::io::Write>(
+    ws: &mut tungstenite::WebSocket<S>,
+    payload: &[u8],
+    opcode: Data,
+) -> tungstenite::Result<()> {
+    let pieces: Vec<&[u8]> = if payload.is_empty() {
+        vec![&[][..]]
+    } else {
+        payload.chunks(7).collect()
+    };
+    for (i, piece) in pieces.iter().enumerate() {
+        let op = if i == 0 {
+            OpCode::Data(opcode)
+        } else {
+            OpCode::Data(Data::Continue)
+        };
+        let frame = Frame::message(piece.to_vec(), op, i + 1 == pieces.len());
+        ws.write(Message::Frame(frame))?;
+    }
+    ws.flush()
 }
 
 /// Changes one byte; in text, an ASCII byte to another ASCII byte, so the
