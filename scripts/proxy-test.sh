@@ -2,12 +2,12 @@
 # Reverse-proxy test: the echo server behind nginx, configured with the
 # `location /` block documented in docs/server.md ("Behind a reverse proxy").
 #
-# Installs nginx if missing (apt), builds ws-server and loadgen in release,
+# Installs nginx if missing (apt), builds ws-server and ws-load in release,
 # starts the server and an unprivileged nginx (every path it writes under a
 # temporary directory, both on free 127.0.0.1 ports), then checks through
 # nginx:
 #   1. GET / returns the echo page;
-#   2. loadgen echoes 4 connections x 200 binary messages of 1 KiB and
+#   2. ws-load echoes 4 connections x 200 binary messages of 1 KiB and
 #      4 x 20 text messages of 70000 bytes (16-bit and 64-bit frame lengths),
 #      every echo compared byte for byte;
 #   3. the server logged each of those 8 WebSockets closed cleanly with 1000
@@ -75,10 +75,10 @@ fi
 NGINX="$(command -v nginx)"
 "$NGINX" -v
 
-log "building ws-server and loadgen (release)"
-cargo build --release --quiet -p ws-server -p ws-benches --bin ws-server --bin loadgen
+log "building ws-server and ws-load (release)"
+cargo build --release --quiet -p ws-server -p ws-benches --bin ws-server --bin ws-load
 SERVER="$CARGO_TARGET_DIR/release/ws-server"
-LOADGEN="$CARGO_TARGET_DIR/release/loadgen"
+WS_LOAD="$CARGO_TARGET_DIR/release/ws-load"
 
 WORK="$(mktemp -d)"
 # As root, nginx's workers switch to an unprivileged user; they must be able
@@ -180,28 +180,29 @@ PAGE="$(curl -fsS --max-time 10 "http://$PROXY/")" || fail "GET http://$PROXY/ f
 grep -q "Communication Log" <<<"$PAGE" || fail "GET / through nginx did not return the echo page"
 log "GET / through nginx: echo page ($(printf '%s' "$PAGE" | wc -c) bytes)"
 
-# 2. Echoes through the proxy; loadgen checks every byte and exits non-zero
-#    on any failure. Its sockets time out after 10 s, `timeout` bounds the rest.
-run_loadgen() {
-  log "loadgen $*"
-  timeout 60 "$LOADGEN" "ws://$PROXY/ws" "$@" >"$WORK/loadgen.out" 2>&1 || {
+# 2. Echoes through the proxy; ws-load checks every byte, opcode and order and
+#    exits non-zero on any failure. Its echoes time out after 10 s, `timeout`
+#    bounds the rest.
+run_ws_load() {
+  log "ws-load $*"
+  timeout 60 "$WS_LOAD" "ws://$PROXY/ws" "$@" >"$WORK/ws-load.out" 2>&1 || {
     local status=$?
-    sed 's/^/  /' "$WORK/loadgen.out" >&2
-    fail "loadgen $* exited with $status"
+    sed 's/^/  /' "$WORK/ws-load.out" >&2
+    fail "ws-load $* exited with $status"
   }
-  sed 's/^/  /' "$WORK/loadgen.out" >&2
+  sed 's/^/  /' "$WORK/ws-load.out" >&2
 }
-run_loadgen --connections 4 --messages 200 --size 1024
-run_loadgen --connections 4 --messages 20 --size 70000 --text
+run_ws_load --connections 4 --messages 200 --size 1024 --quiet
+run_ws_load --connections 4 --messages 20 --size 70000 --text --quiet
 
-# 3. The server logs each end after its close handshake, which loadgen may
+# 3. The server logs each end after its close handshake, which ws-load may
 #    have finished seeing first: wait (bounded) for all 8 lines.
 count() {
   local n
   n="$(grep -cE -- "$1" "$WORK/$2" 2>/dev/null)" || true
   echo "${n:-0}"
 }
-# Byte counts in the log include frame headers; loadgen already compared
+# Byte counts in the log include frame headers; ws-load already compared
 # every payload byte, so match the close codes and message counts.
 BINARY='WebSocket closed: close received 1000 "done", sent 1000 [^;]*; received 200 message\(s\) / [0-9]+ bytes, sent 200 message\(s\) / '
 TEXT='WebSocket closed: close received 1000 "done", sent 1000 [^;]*; received 20 message\(s\) / [0-9]+ bytes, sent 20 message\(s\) / '

@@ -1,10 +1,37 @@
 //! Whole receive path of a server connection: masked client frames in,
-//! messages out, fed in 4 KiB reads as a socket would deliver them. The same
-//! bytes go through tungstenite's server in the same run, for a ratio.
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+//! complete messages out, read 4 KiB at a time from memory as a socket would
+//! deliver them. The same byte stream goes through ws-proto, tungstenite 0.30
+//! and fastwebsockets 0.10 in the same run, for ratios.
+//!
+//! Each library is driven by one small adapter function, so that a change
+//! of ws-proto's receive API touches one place.
 use std::io::{Cursor, Read, Write};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use futures_util::FutureExt;
 use ws_proto::connection::{Config, Connection};
 
+/// Bytes handed over per read, for every library alike.
+const READ: usize = 4096;
+
+/// `size` bytes of text with characters of 1 to 4 UTF-8 bytes.
+fn mixed_text(size: usize) -> String {
+    let mut out = String::with_capacity(size);
+    for c in "κόσμε 日本語 🦀 ascii, ünïcödé ".chars().cycle() {
+        if out.len() + c.len_utf8() > size {
+            break;
+        }
+        out.push(c);
+    }
+    while out.len() < size {
+        out.push('.');
+    }
+    out
+}
+
+/// What a client sends: `count` masked frames of `size` bytes.
 fn client_stream(text: bool, size: usize, count: usize) -> Vec<u8> {
     let mut client = Connection::client(
         Config {
@@ -13,7 +40,7 @@ fn client_stream(text: bool, size: usize, count: usize) -> Vec<u8> {
         },
         [7; 32],
     );
-    let payload = "a".repeat(size);
+    let payload = mixed_text(size);
     for _ in 0..count {
         if text {
             client.send_text(&payload).unwrap();
@@ -24,11 +51,57 @@ fn client_stream(text: bool, size: usize, count: usize) -> Vec<u8> {
     client.pending_output().to_vec()
 }
 
+/// ws-proto: feed the reads, take the messages; returns how many.
+fn ws_proto_receive(wire: &[u8]) -> usize {
+    let mut server = Connection::server(Config::default());
+    let mut n = 0;
+    for chunk in wire.chunks(READ) {
+        server.feed(black_box(chunk));
+        while let Some(e) = server.poll_event() {
+            black_box(&e);
+            n += 1;
+        }
+    }
+    n
+}
+
+/// tungstenite: a server `WebSocket` over a blocking in-memory stream.
+fn tungstenite_receive(wire: &[u8], count: usize) -> usize {
+    let stream = MemStream(Cursor::new(wire));
+    let mut ws =
+        tungstenite::WebSocket::from_raw_socket(stream, tungstenite::protocol::Role::Server, None);
+    for _ in 0..count {
+        black_box(ws.read().expect("tungstenite reads the stream"));
+    }
+    count
+}
+
+/// fastwebsockets: a server `WebSocket` with `FragmentCollector` (whole
+/// messages, text checked as UTF-8, as its echo server uses it) over an
+/// in-memory async stream that is always ready, so every future completes
+/// on its first poll and no runtime is involved.
+fn fastwebsockets_receive(wire: &[u8], count: usize) -> usize {
+    let stream = MemStream(Cursor::new(wire));
+    let ws = fastwebsockets::WebSocket::after_handshake(stream, fastwebsockets::Role::Server);
+    let mut ws = fastwebsockets::FragmentCollector::new(ws);
+    for _ in 0..count {
+        let frame = ws
+            .read_frame()
+            .now_or_never()
+            .expect("an in-memory stream is always ready")
+            .expect("fastwebsockets reads the stream");
+        black_box(&frame.payload);
+    }
+    count
+}
+
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("connection_receive");
     for (text, size, count) in [
         (false, 16, 1000),
         (true, 16, 1000),
+        (false, 1024, 1000),
+        (true, 1024, 1000),
         (false, 64 * 1024, 16),
         (true, 64 * 1024, 16),
     ] {
@@ -40,50 +113,29 @@ fn bench(c: &mut Criterion) {
             size
         );
         group.throughput(Throughput::Bytes(wire.len() as u64));
-        let label = name.clone();
-        group.bench_with_input(BenchmarkId::new("ws_proto", name), &wire, |b, wire| {
-            b.iter(|| {
-                let mut server = Connection::server(Config::default());
-                let mut n = 0;
-                for chunk in wire.chunks(4096) {
-                    server.feed(black_box(chunk));
-                    while let Some(e) = server.poll_event() {
-                        black_box(&e);
-                        n += 1;
-                    }
-                }
-                assert_eq!(n, count);
-            })
+        group.bench_with_input(BenchmarkId::new("ws_proto", &name), &wire, |b, wire| {
+            b.iter(|| assert_eq!(ws_proto_receive(wire), count))
         });
-        group.bench_with_input(BenchmarkId::new("tungstenite", &label), &wire, |b, wire| {
-            b.iter(|| {
-                let stream = MemStream {
-                    input: Cursor::new(black_box(&wire[..])),
-                };
-                let mut ws = tungstenite::WebSocket::from_raw_socket(
-                    stream,
-                    tungstenite::protocol::Role::Server,
-                    None,
-                );
-                for _ in 0..count {
-                    black_box(ws.read().expect("tungstenite reads the stream"));
-                }
-            })
+        group.bench_with_input(BenchmarkId::new("tungstenite", &name), &wire, |b, wire| {
+            b.iter(|| tungstenite_receive(wire, count))
         });
+        group.bench_with_input(
+            BenchmarkId::new("fastwebsockets", &name),
+            &wire,
+            |b, wire| b.iter(|| fastwebsockets_receive(wire, count)),
+        );
     }
     group.finish();
 }
 
-/// Reads come from memory in at most 4 KiB pieces, like the ws-proto side;
-/// writes (none expected) are discarded.
-struct MemStream<'a> {
-    input: Cursor<&'a [u8]>,
-}
+/// Reads come from memory in at most [`READ`] bytes; writes (none
+/// expected) are discarded. Blocking and async, for both libraries.
+struct MemStream<'a>(Cursor<&'a [u8]>);
 
 impl Read for MemStream<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = buf.len().min(4096);
-        self.input.read(&mut buf[..n])
+        let n = buf.len().min(READ);
+        self.0.read(&mut buf[..n])
     }
 }
 
@@ -93,6 +145,38 @@ impl Write for MemStream<'_> {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+impl tokio::io::AsyncRead for MemStream<'_> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let n = buf.remaining().min(READ);
+        let start = self.0.position() as usize;
+        let data = *self.0.get_ref();
+        let end = (start + n).min(data.len());
+        buf.put_slice(&data[start..end]);
+        self.0.set_position(end as u64);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for MemStream<'_> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 
