@@ -6,8 +6,11 @@
 //! - [`WebSocket`]: a blocking WebSocket over any [`Transport`] (a
 //!   `TcpStream`, a `UnixStream`, ...): [`recv`](WebSocket::recv),
 //!   [`send_text`](WebSocket::send_text), [`send_binary`](WebSocket::send_binary),
-//!   [`ping`](WebSocket::ping), [`close`](WebSocket::close). Keep-alive,
-//!   pong answers and the close handshake run inside `recv`.
+//!   [`ping`](WebSocket::ping), [`close`](WebSocket::close).
+//!   [`split`](WebSocket::split) gives a [`Reader`] and a [`Writer`]; the
+//!   writer is `Clone + Send + Sync` for pushing from other threads, and
+//!   frames never interleave. Keep-alive, pong answers and the close
+//!   handshake run inside `recv` and inside every send.
 //! - [`accept`]: the server side of the opening handshake on one stream.
 //! - [`Server`]: binds, accepts, runs one thread per connection (at most
 //!   [`Options::max_connections`]), routes by path to WebSocket and plain
@@ -56,10 +59,10 @@ mod websocket;
 
 pub use http::{HttpRequest, HttpResponse};
 pub use server::{
-    accept, AcceptError, HttpHandler, Options, RunningServer, Server, ServerBuilder,
+    accept, AcceptError, HttpHandler, Options, OptionsError, RunningServer, Server, ServerBuilder,
     ShutdownHandle, WsHandler,
 };
-pub use websocket::{Error, RequestInfo, Stats, Transport, WebSocket};
+pub use websocket::{Error, Reader, RequestInfo, Stats, Transport, WebSocket, Writer};
 pub use ws_proto;
 pub use ws_proto::close::CloseCode;
 pub use ws_proto::connection::Message;

@@ -147,13 +147,13 @@ fn keep_alive_pings_arrive_at_the_interval() {
 #[test]
 fn keep_alive_is_off_at_zero() {
     let server = start(|b| b.keep_alive_interval(Duration::ZERO));
-    let mut ws = proto_client(server.local_addr(), "/ws", Config::default());
-    ws.get_mut()
+    let ws = proto_client(server.local_addr(), "/ws", Config::default());
+    ws.get_ref()
         .set_read_timeout(Some(Duration::from_millis(400)))
         .unwrap();
     // Nothing at all arrives: a read times out.
     let mut byte = [0u8; 1];
-    let err = ws.get_mut().read(&mut byte).unwrap_err();
+    let err = std::io::Read::read(&mut ws.get_ref(), &mut byte).unwrap_err();
     assert!(matches!(
         err.kind(),
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
@@ -246,7 +246,7 @@ fn shutdown_sends_1001_and_waits_for_the_close_handshake() {
     assert_eq!(proto.recv().unwrap(), None);
     assert_eq!(
         proto.peer_close(),
-        Some((CloseCode::GOING_AWAY, "server shutting down"))
+        Some((CloseCode::GOING_AWAY, "server shutting down".into()))
     );
     // tungstenite queued its reply; flush it.
     while tung.read().is_ok() {}
@@ -362,7 +362,10 @@ fn standalone_accept_over_a_unix_stream() {
     let (mut client, server_side) = UnixStream::pair().unwrap();
     let acceptor = thread::spawn(move || {
         let options = ws_server::Options {
-            subprotocols: vec!["chat".into()],
+            policy: ws_server::ws_proto::handshake::policy::AcceptPolicy {
+                subprotocols: vec!["chat".into()],
+                ..Default::default()
+            },
             ..ws_server::Options::default()
         };
         let mut ws = ws_server::accept(server_side, &options).unwrap();
