@@ -52,12 +52,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod chat;
 pub mod echo;
 mod http;
+mod outbox;
 mod server;
 mod websocket;
 
 pub use http::{HttpRequest, HttpResponse};
+pub use outbox::Outbox;
 pub use server::{
     accept, AcceptError, HttpHandler, Options, OptionsError, RunningServer, Server, ServerBuilder,
     ShutdownHandle, WsHandler,

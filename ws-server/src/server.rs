@@ -607,8 +607,21 @@ impl ShutdownHandle {
         // Each connection's reader sees the peer's close reply and ends its
         // handler; nothing needs to wake up to notice the shutdown.
         let writers: Vec<_> = self.shared.open().values().flatten().cloned().collect();
-        for writer in writers {
-            going_away(&writer);
+        // A writer busy with a slow peer holds its connection for up to the
+        // write timeout: those get their 1001 from a helper thread, so one
+        // slow peer does not delay the others' close.
+        let busy: Vec<_> = writers
+            .into_iter()
+            .filter(|w| !w.try_close(CloseCode::GOING_AWAY, GOING_AWAY_REASON))
+            .collect();
+        if !busy.is_empty() {
+            let spawned = thread::Builder::new()
+                .name("ws-shutdown".into())
+                .stack_size(64 << 10)
+                .spawn(move || busy.iter().for_each(going_away));
+            if let Err(e) = spawned {
+                warn!("could not start the shutdown helper: {e}");
+            }
         }
         // Wakes the accept loop, which checks the flag after each accept.
         if let Err(e) = TcpStream::connect_timeout(&self.shared.wake_addr, Duration::from_secs(1)) {
@@ -918,10 +931,12 @@ fn serve_http(
     linger_close(stream, Duration::from_millis(100));
 }
 
+const GOING_AWAY_REASON: &str = "server shutting down";
+
 /// Starts the close handshake with 1001 for a server shutdown.
 fn going_away(writer: &Writer<TcpStream>) {
     // Fails only if the connection is already closing or gone.
-    let _ = writer.close(CloseCode::GOING_AWAY, "server shutting down");
+    let _ = writer.close(CloseCode::GOING_AWAY, GOING_AWAY_REASON);
 }
 
 fn serve_websocket(

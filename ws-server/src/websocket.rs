@@ -539,6 +539,38 @@ impl<S: Transport> Writer<S> {
         state_of(&self.shared.lock())
     }
 
+    /// How long the connection waits for the peer's close frame after
+    /// sending one.
+    ///
+    /// ```
+    /// # use std::os::unix::net::UnixStream;
+    /// # use std::time::Duration;
+    /// # use ws_proto::connection::{Config, Connection};
+    /// # use ws_server::WebSocket;
+    /// let (a, _b) = UnixStream::pair().unwrap();
+    /// let config = Config { close_timeout: Duration::from_secs(3), ..Config::default() };
+    /// let ws = WebSocket::new(a, Connection::server(config), &[]);
+    /// assert_eq!(ws.writer().close_timeout(), Duration::from_secs(3));
+    /// ```
+    pub fn close_timeout(&self) -> Duration {
+        self.shared.lock().conn.config().close_timeout
+    }
+
+    /// Like [`close`](Self::close), but gives up at once with `false` if
+    /// another thread is writing right now, instead of waiting for it.
+    pub(crate) fn try_close(&self, code: CloseCode, reason: &str) -> bool {
+        let shared = &*self.shared;
+        let Ok(mut inner) = shared.inner.try_lock() else {
+            return false;
+        };
+        if !inner.finished && inner.conn.state() == State::Open {
+            inner.tick(shared.now());
+            let _ = inner.conn.close(code, reason);
+            let _ = inner.flush(&shared.stream);
+        }
+        true
+    }
+
     /// What the opening handshake established.
     pub fn request(&self) -> &RequestInfo {
         &self.shared.info
