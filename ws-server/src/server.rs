@@ -590,6 +590,15 @@ pub struct Server {
     shared: Arc<Shared>,
 }
 
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("options", &self.shared.options)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Stops a running [`Server`] from any thread (a signal handler included).
 #[derive(Clone)]
 pub struct ShutdownHandle {

@@ -389,3 +389,56 @@ fn standalone_accept_over_a_unix_stream() {
     assert!(got.ends_with(b"\x81\x09over unix\x88\x02\x03\xe8"));
     assert_eq!(acceptor.join().unwrap(), Some(CloseCode::NORMAL));
 }
+
+#[test]
+fn a_request_may_start_with_an_empty_line() {
+    // RFC 9112 §2.2: a server should ignore at least one empty line before
+    // the request line.
+    let server = start(|b| b);
+    let addr = server.local_addr();
+    let answer = exchange(
+        addr,
+        format!("\r\nGET / HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(status_of(&answer), 200);
+    let head = exchange(
+        addr,
+        format!("\r\nHEAD / HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(status_of(&head), 200);
+    assert!(head.ends_with(b"\r\n\r\n"), "HEAD has no body");
+    let post = exchange(
+        addr,
+        format!("\r\nPOST / HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(status_of(&post), 405);
+    assert!(String::from_utf8_lossy(&post).contains("Allow: GET, HEAD\r\n"));
+}
+
+#[test]
+fn an_address_in_use_is_named_and_bad_settings_are_refused() {
+    let server = start(|b| b);
+    let addr = server.local_addr().to_string();
+    let err = ws_server::Server::builder()
+        .bind(addr.as_str())
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot listen on {addr}: ")),
+        "{err}"
+    );
+    let err = ws_server::Server::builder()
+        .bind("127.0.0.1:0")
+        .max_message_size(0)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("max_message_size"), "{err}");
+    let err = ws_server::Server::builder()
+        .bind("127.0.0.1:0")
+        .allowed_origin("example.com")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("scheme://host[:port]"), "{err}");
+}
