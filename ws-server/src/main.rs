@@ -16,7 +16,6 @@ use ws_server::{echo, Options, OptionsError, Server};
 #[derive(Debug, Parser)]
 #[command(
     version,
-    about,
     long_about = None,
     after_help = "Open http://ADDR/ in a browser, or connect a WebSocket client to ws://ADDR/ws. \
                   Durations take a number of seconds (120) or a unit (500ms, 10s, 2m, 1h)."
