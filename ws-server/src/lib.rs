@@ -53,12 +53,14 @@
 #![warn(missing_docs)]
 
 pub mod chat;
+pub mod client;
 pub mod echo;
 mod http;
 mod outbox;
 mod server;
 mod websocket;
 
+pub use client::{connect, ClientBuilder, ConnectError};
 pub use http::{HttpRequest, HttpResponse};
 pub use outbox::Outbox;
 pub use server::{
