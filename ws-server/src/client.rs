@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use ws_proto::connection::{Config, Connection};
 use ws_proto::handshake::{ClientHandshake, ClientHandshakeError, ClientRequest, Limits};
 
+use crate::stream::Stream;
 use crate::websocket::{RequestInfo, Transport, WebSocket};
 
 /// A `ws://` URL taken apart.
@@ -159,6 +160,12 @@ pub enum ConnectError {
     Url(UrlError),
     /// `wss://` needs TLS, which this build does not have.
     TlsUnsupported,
+    /// The TLS configuration (a custom CA) could not be built.
+    #[cfg(feature = "tls")]
+    TlsConfig(crate::tls::TlsError),
+    /// The TLS handshake failed: a certificate not trusted or not for this
+    /// host, no common protocol version, not a TLS server.
+    Tls(io::Error),
     /// The host name did not resolve.
     Dns {
         /// The host looked up.
@@ -199,6 +206,9 @@ impl fmt::Display for ConnectError {
             ConnectError::TlsUnsupported => {
                 f.write_str("wss:// needs the `tls` feature, which this build lacks")
             }
+            #[cfg(feature = "tls")]
+            ConnectError::TlsConfig(e) => write!(f, "{e}"),
+            ConnectError::Tls(e) => write!(f, "TLS handshake failed: {e}"),
             ConnectError::Dns { host, source } => write!(f, "cannot resolve {host}: {source}"),
             ConnectError::Tcp { addr, source } => write!(f, "cannot connect to {addr}: {source}"),
             ConnectError::Random(e) => write!(f, "no random numbers from the OS: {e}"),
@@ -220,7 +230,7 @@ impl std::error::Error for ConnectError {
         match self {
             ConnectError::Url(e) => Some(e),
             ConnectError::Dns { source, .. } | ConnectError::Tcp { source, .. } => Some(source),
-            ConnectError::Io(e) => Some(e),
+            ConnectError::Io(e) | ConnectError::Tls(e) => Some(e),
             ConnectError::Handshake(e) => Some(e),
             _ => None,
         }
@@ -242,7 +252,7 @@ impl std::error::Error for ConnectError {
 /// ws.close(ws_server::CloseCode::NORMAL, "")?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn connect(url: &str) -> Result<WebSocket<TcpStream>, ConnectError> {
+pub fn connect(url: &str) -> Result<WebSocket<Stream>, ConnectError> {
     ClientBuilder::new(url).connect()
 }
 
@@ -273,6 +283,16 @@ pub struct ClientBuilder {
     handshake_timeout: Duration,
     write_timeout: Option<Duration>,
     max_head_size: usize,
+    #[cfg(feature = "tls")]
+    tls: TlsChoice,
+}
+
+#[cfg(feature = "tls")]
+#[derive(Debug, Clone)]
+enum TlsChoice {
+    /// webpki-roots plus these PEM CA certificates.
+    Roots(Vec<u8>),
+    Config(std::sync::Arc<rustls::ClientConfig>),
 }
 
 impl ClientBuilder {
@@ -290,7 +310,29 @@ impl ClientBuilder {
             handshake_timeout: Duration::from_secs(10),
             write_timeout: Some(Duration::from_secs(30)),
             max_head_size: 8192,
+            #[cfg(feature = "tls")]
+            tls: TlsChoice::Roots(Vec::new()),
         }
+    }
+    /// For `wss://`: also trust the CA certificates in `pem` (PEM text),
+    /// besides the Mozilla roots of `webpki-roots`.
+    #[cfg(feature = "tls")]
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        let mut all = match self.tls {
+            TlsChoice::Roots(pem) => pem,
+            TlsChoice::Config(_) => Vec::new(),
+        };
+        all.extend_from_slice(&pem.into());
+        all.push(b'\n');
+        self.tls = TlsChoice::Roots(all);
+        self
+    }
+    /// For `wss://`: use this rustls configuration as is (client
+    /// certificates, other roots, ALPN).
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        self.tls = TlsChoice::Config(config);
+        self
     }
     /// Sends `Origin: origin` (what a browser page at that origin sends).
     pub fn origin(mut self, origin: impl Into<String>) -> Self {
@@ -334,15 +376,36 @@ impl ClientBuilder {
         self
     }
 
-    /// Resolves the host, connects, performs the handshake.
-    pub fn connect(self) -> Result<WebSocket<TcpStream>, ConnectError> {
+    /// Resolves the host, connects, runs TLS for `wss://`, performs the
+    /// WebSocket handshake.
+    pub fn connect(self) -> Result<WebSocket<Stream>, ConnectError> {
         let url = Url::parse(&self.url).map_err(ConnectError::Url)?;
-        if url.scheme == "wss" {
-            return Err(ConnectError::TlsUnsupported);
-        }
-        let stream = self.tcp(&url)?;
-        let _ = stream.set_nodelay(true);
+        let tcp = self.tcp(&url)?;
+        let _ = tcp.set_nodelay(true);
+        let stream = if url.scheme == "wss" {
+            self.secure(tcp, &url)?
+        } else {
+            Stream::Plain(tcp)
+        };
         self.handshake(stream, &url)
+    }
+
+    #[cfg(feature = "tls")]
+    fn secure(&self, tcp: TcpStream, url: &Url) -> Result<Stream, ConnectError> {
+        let config = match &self.tls {
+            TlsChoice::Roots(pem) => {
+                crate::tls::client_config(pem).map_err(ConnectError::TlsConfig)?
+            }
+            TlsChoice::Config(config) => config.clone(),
+        };
+        crate::tls::TlsStream::connect(tcp, config, &url.host, self.handshake_timeout)
+            .map(|tls| Stream::Tls(Box::new(tls)))
+            .map_err(ConnectError::Tls)
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn secure(&self, _tcp: TcpStream, _url: &Url) -> Result<Stream, ConnectError> {
+        Err(ConnectError::TlsUnsupported)
     }
 
     fn tcp(&self, url: &Url) -> Result<TcpStream, ConnectError> {

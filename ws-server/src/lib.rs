@@ -58,6 +58,9 @@ pub mod echo;
 mod http;
 mod outbox;
 mod server;
+mod stream;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod websocket;
 
 pub use client::{connect, ClientBuilder, ConnectError};
@@ -67,6 +70,7 @@ pub use server::{
     accept, AcceptError, HttpHandler, Options, OptionsError, RunningServer, Server, ServerBuilder,
     ShutdownHandle, WsHandler,
 };
+pub use stream::Stream;
 pub use websocket::{Error, Reader, RequestInfo, Stats, Transport, WebSocket, Writer};
 pub use ws_proto;
 pub use ws_proto::close::CloseCode;

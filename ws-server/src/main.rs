@@ -80,6 +80,17 @@ struct Cli {
     #[arg(long, env = "WS_SERVER_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
 
+    /// Serve https:// and wss:// with this PEM certificate chain (needs
+    /// --tls-key).
+    #[cfg(feature = "tls")]
+    #[arg(long, env = "WS_SERVER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[cfg(feature = "tls")]
+    #[arg(long, env = "WS_SERVER_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+
     /// Stack size of each connection thread (bytes).
     #[arg(long, env = "WS_SERVER_THREAD_STACK_SIZE", default_value_t = 128 << 10, value_parser = clap::value_parser!(u32).range(16384..))]
     thread_stack_size: u32,
@@ -157,6 +168,16 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+fn builder_has_tls(cli: &Cli) -> bool {
+    #[cfg(feature = "tls")]
+    return cli.tls_cert.is_some();
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = cli;
+        false
+    }
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let matches = Cli::command().get_matches();
@@ -164,6 +185,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    let tls = builder_has_tls(&cli);
     let options = Options {
         bind: cli.bind,
         keep_alive_interval: cli.keep_alive_interval,
@@ -194,7 +216,22 @@ fn main() -> ExitCode {
         error!("{}", explain(&e, &matches));
         return ExitCode::FAILURE;
     }
-    let server = match echo::routes(Server::builder().options(options)).build() {
+    let mut builder = Server::builder().options(options);
+    #[cfg(feature = "tls")]
+    if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+        match ws_server::tls::server_config_from_pem_files(cert, key) {
+            Ok(config) => builder = builder.tls(config),
+            Err(e) => {
+                error!(
+                    "{} / {}: {e}",
+                    origin_of(&matches, "tls_cert"),
+                    origin_of(&matches, "tls_key")
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let server = match echo::routes(builder).build() {
         Ok(server) => server,
         // The message names the address.
         Err(e) => {
@@ -203,7 +240,12 @@ fn main() -> ExitCode {
         }
     };
     let addr = server.local_addr();
-    info!("echo page: http://{addr}/   WebSocket endpoint: ws://{addr}/ws");
+    let (http, ws) = if tls {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
+    info!("echo page: {http}://{addr}/   WebSocket endpoint: {ws}://{addr}/ws");
     let handle = server.handle();
     if let Err(e) = ctrlc::set_handler(move || {
         if handle.is_shutting_down() {

@@ -18,6 +18,7 @@ use ws_proto::handshake::{
 };
 
 use crate::http::{HttpRequest, HttpResponse};
+use crate::stream::Stream;
 use crate::websocket::{RequestInfo, Transport, WebSocket, Writer};
 
 /// Every setting of the server, with ASP.NET Core's names where it has one.
@@ -374,7 +375,7 @@ pub fn accept<S: Transport>(stream: S, options: &Options) -> Result<WebSocket<S>
 /// long as the connection lives. When it returns, the server closes the
 /// connection (1000) if the handler did not; if it panics, the panic is
 /// logged and the connection closed with 1011.
-pub type WsHandler = Arc<dyn Fn(&mut WebSocket<TcpStream>) + Send + Sync + 'static>;
+pub type WsHandler = Arc<dyn Fn(&mut WebSocket<Stream>) + Send + Sync + 'static>;
 
 /// A plain HTTP route's handler (GET and HEAD only).
 pub type HttpHandler = Arc<dyn Fn(&HttpRequest) -> HttpResponse + Send + Sync + 'static>;
@@ -403,6 +404,8 @@ pub struct ServerBuilder {
     options: Options,
     ws_routes: HashMap<String, WsHandler>,
     http_routes: HashMap<String, HttpHandler>,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl ServerBuilder {
@@ -441,6 +444,13 @@ impl ServerBuilder {
     /// [`subprotocols`](ws_proto::handshake::policy::AcceptPolicy::subprotocols).
     pub fn subprotocol(mut self, protocol: impl Into<String>) -> Self {
         self.options.policy.subprotocols.push(protocol.into());
+        self
+    }
+    /// Serves every route over TLS (`https://`, `wss://`) with this
+    /// configuration; see [`crate::tls::server_config_from_pem_files`].
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
         self
     }
     /// See [`Options::thread_stack_size`].
@@ -489,7 +499,7 @@ impl ServerBuilder {
     pub fn websocket(
         mut self,
         path: impl Into<String>,
-        handler: impl Fn(&mut WebSocket<TcpStream>) + Send + Sync + 'static,
+        handler: impl Fn(&mut WebSocket<Stream>) + Send + Sync + 'static,
     ) -> Self {
         self.ws_routes.insert(path.into(), Arc::new(handler));
         self
@@ -530,6 +540,8 @@ impl ServerBuilder {
                 open: Mutex::new(HashMap::new()),
                 drained: Condvar::new(),
                 next_id: AtomicU64::new(0),
+                #[cfg(feature = "tls")]
+                tls: self.tls,
             }),
         })
     }
@@ -554,13 +566,22 @@ struct Shared {
     /// Every open connection; WebSockets with their writer, through which
     /// shutdown sends 1001 and later cuts the socket (no second file
     /// descriptor is kept for it).
-    open: Mutex<HashMap<u64, Option<Writer<TcpStream>>>>,
+    open: Mutex<HashMap<u64, Option<Writer<Stream>>>>,
     drained: Condvar,
     next_id: AtomicU64,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Shared {
-    fn open(&self) -> MutexGuard<'_, HashMap<u64, Option<Writer<TcpStream>>>> {
+    fn tls_enabled(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    fn open(&self) -> MutexGuard<'_, HashMap<u64, Option<Writer<Stream>>>> {
         // A panic while holding this lock cannot leave the map inconsistent.
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -709,7 +730,7 @@ impl Server {
                 let mut open = shared.open();
                 if open.len() >= shared.options.max_connections {
                     drop(open);
-                    refuse_busy(stream, &shared.options, peer);
+                    refuse_busy(stream, &shared, peer);
                     continue;
                 }
                 open.insert(id, None);
@@ -782,7 +803,14 @@ fn drain(shared: &Shared) {
 
 /// Answers `503` on the accept thread without reading the request, briefly,
 /// so that a flood of connections cannot stall accepting for long.
-fn refuse_busy(stream: TcpStream, options: &Options, peer: Option<SocketAddr>) {
+fn refuse_busy(stream: TcpStream, shared: &Shared, peer: Option<SocketAddr>) {
+    if shared.tls_enabled() {
+        // A TLS client could not read a plain answer.
+        warn!("{}: dropped: too many connections", show(peer));
+        return;
+    }
+    let stream = Stream::Plain(stream);
+    let options = &shared.options;
     let quick = Options {
         write_timeout: Duration::from_millis(100),
         ..options.clone()
@@ -795,8 +823,8 @@ fn refuse_busy(stream: TcpStream, options: &Options, peer: Option<SocketAddr>) {
 /// Closes after an HTTP answer. Reading what the client sent meanwhile
 /// (its request, if it was not read) before closing avoids a TCP reset that
 /// could destroy the answer before the client reads it.
-fn linger_close(stream: TcpStream, wait: Duration) {
-    let _ = stream.shutdown(Shutdown::Write);
+fn linger_close(stream: Stream, wait: Duration) {
+    let _ = stream.tcp().shutdown(Shutdown::Write);
     let _ = stream.set_read_timeout(Some(wait));
     let mut sink = [0u8; 4096];
     for _ in 0..4 {
@@ -836,16 +864,19 @@ fn request_line(head: &[u8]) -> Option<(String, String, Option<String>)> {
 }
 
 /// Refuses and closes a connection before any WebSocket exists.
-fn refuse(stream: TcpStream, options: &Options, status: u16, reason: &str) {
+fn refuse(stream: Stream, options: &Options, status: u16, reason: &str) {
     reject(&stream, options, status, reason);
     linger_close(stream, Duration::from_millis(100));
 }
 
 /// One connection, from the first byte to the close.
-fn serve(registration: &Registration, stream: TcpStream, peer: Option<SocketAddr>) {
+fn serve(registration: &Registration, tcp: TcpStream, peer: Option<SocketAddr>) {
     let shared = &*registration.shared;
     let options = &shared.options;
     let who = show(peer);
+    let Some(stream) = secure(shared, tcp, &who) else {
+        return;
+    };
     let deadline = Instant::now() + options.handshake_timeout;
     let hs = match read_head(&stream, deadline, options) {
         Ok(hs) => hs,
@@ -909,9 +940,41 @@ fn serve(registration: &Registration, stream: TcpStream, peer: Option<SocketAddr
     }
 }
 
+/// Runs the TLS handshake if the server has a certificate.
+fn secure(shared: &Shared, tcp: TcpStream, who: &str) -> Option<Stream> {
+    #[cfg(feature = "tls")]
+    if let Some(config) = &shared.tls {
+        return match crate::tls::TlsStream::accept(
+            tcp,
+            config.clone(),
+            shared.options.handshake_timeout,
+        ) {
+            Ok(tls) => Some(Stream::Tls(Box::new(tls))),
+            Err(e) => {
+                info!("{who}: TLS handshake failed: {e}");
+                None
+            }
+        };
+    }
+    let _ = (shared, who);
+    Some(Stream::Plain(tcp))
+}
+
+/// `io::Write` over a shared transport, for the HTTP answer writer.
+struct WriteTo<'a, S>(&'a S);
+
+impl<S: Transport> io::Write for WriteTo<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 fn serve_http(
     shared: &Shared,
-    mut stream: TcpStream,
+    stream: Stream,
     peer: Option<SocketAddr>,
     request: &HttpRequest,
     handler: &HttpHandler,
@@ -929,7 +992,7 @@ fn serve_http(
         }
     };
     let _ = stream.set_write_timeout(Some(shared.options.write_timeout));
-    match response.write_to(&mut stream, method == "HEAD") {
+    match response.write_to(&mut WriteTo(&stream), method == "HEAD") {
         Ok(()) => info!(
             "{who}: {method} {target} -> {} ({} bytes)",
             response.status,
@@ -943,14 +1006,14 @@ fn serve_http(
 const GOING_AWAY_REASON: &str = "server shutting down";
 
 /// Starts the close handshake with 1001 for a server shutdown.
-fn going_away(writer: &Writer<TcpStream>) {
+fn going_away(writer: &Writer<Stream>) {
     // Fails only if the connection is already closing or gone.
     let _ = writer.close(CloseCode::GOING_AWAY, GOING_AWAY_REASON);
 }
 
 fn serve_websocket(
     registration: &Registration,
-    stream: TcpStream,
+    stream: Stream,
     peer: Option<SocketAddr>,
     request: &Request<'_>,
     hs: &ServerHandshake,
@@ -1008,7 +1071,7 @@ fn serve_websocket(
     log_close(&who, &path, &ws);
 }
 
-fn log_close(who: &str, path: &str, ws: &WebSocket<TcpStream>) {
+fn log_close(who: &str, path: &str, ws: &WebSocket<Stream>) {
     let stats = ws.stats();
     let show_close = |close: Option<(CloseCode, String)>| match close {
         Some((code, reason)) => format!("{code} {reason:?}"),
