@@ -1,7 +1,7 @@
 // Headless Chromium drives the echo page: load /, Connect, send a message,
 // see the echo in the Communication Log, Close Socket, see the close logged.
 //
-// Usage: node echo-page.test.js http://127.0.0.1:PORT/ [screenshot.png]
+// Usage: node echo-page.test.js http(s)://127.0.0.1:PORT/ [screenshot.png]
 // Exits non-zero on any failure. Run by scripts/browser-test.sh.
 "use strict";
 
@@ -44,7 +44,10 @@ async function main() {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      // The https run uses a throwaway self-signed certificate.
+      ...(baseUrl.startsWith("https:") ? ["--ignore-certificate-errors"] : []),
     ],
+    ignoreHTTPSErrors: baseUrl.startsWith("https:"),
     viewport: { width: 1000, height: 560 },
   });
   try {
