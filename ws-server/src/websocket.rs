@@ -647,6 +647,16 @@ impl<S: Transport> Reader<S> {
 
     /// Like [`recv`](Self::recv), but gives up with [`Error::Timeout`] after
     /// `timeout`; the connection stays usable.
+    ///
+    /// ```
+    /// # use std::os::unix::net::UnixStream;
+    /// # use std::time::Duration;
+    /// # use ws_proto::connection::{Config, Connection};
+    /// # use ws_server::{Error, WebSocket};
+    /// let (a, _b) = UnixStream::pair().unwrap();
+    /// let (mut reader, _) = WebSocket::new(a, Connection::server(Config::default()), &[]).split();
+    /// assert!(matches!(reader.recv_timeout(Duration::from_millis(5)), Err(Error::Timeout)));
+    /// ```
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Message>, Error> {
         self.recv_until(Some(Instant::now() + timeout))
     }
@@ -654,6 +664,18 @@ impl<S: Transport> Reader<S> {
     /// A message that has already arrived, if any: returns
     /// [`Error::Timeout`] rather than wait (beyond a read of at most a
     /// millisecond, the shortest a socket timeout can be).
+    ///
+    /// ```
+    /// # use std::os::unix::net::UnixStream;
+    /// # use ws_proto::connection::{Config, Connection, Message};
+    /// # use ws_server::{Error, WebSocket};
+    /// let (a, b) = UnixStream::pair().unwrap();
+    /// let mut server = WebSocket::new(a, Connection::server(Config::default()), &[]);
+    /// let client = WebSocket::new(b, Connection::client(Config::default(), [3; 16]), &[]);
+    /// assert!(matches!(server.try_recv(), Err(Error::Timeout)));
+    /// client.send_text("here").unwrap();
+    /// assert_eq!(server.recv().unwrap(), Some(Message::Text("here".into())));
+    /// ```
     pub fn try_recv(&mut self) -> Result<Option<Message>, Error> {
         self.recv_until(Some(Instant::now()))
     }
@@ -894,7 +916,20 @@ impl<S: Transport> WebSocket<S> {
         (self.reader, writer)
     }
 
-    /// A sending handle for this connection, for other threads.
+    /// A sending handle for this connection, for other threads (what a
+    /// server handler, which borrows its `WebSocket`, uses to push).
+    ///
+    /// ```
+    /// # use std::os::unix::net::UnixStream;
+    /// # use ws_proto::connection::{Config, Connection, Message};
+    /// # use ws_server::WebSocket;
+    /// let (a, b) = UnixStream::pair().unwrap();
+    /// let server = WebSocket::new(a, Connection::server(Config::default()), &[]);
+    /// let mut client = WebSocket::new(b, Connection::client(Config::default(), [3; 16]), &[]);
+    /// let writer = server.writer();
+    /// std::thread::spawn(move || writer.send_binary(&[1]).unwrap()).join().unwrap();
+    /// assert_eq!(client.recv().unwrap(), Some(Message::Binary(vec![1].into())));
+    /// ```
     pub fn writer(&self) -> Writer<S> {
         self.reader.writer()
     }
