@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -196,15 +196,37 @@ impl TlsStream {
     }
 
     fn handshake(tcp: TcpStream, mut conn: Connection, timeout: Duration) -> io::Result<Self> {
-        let timeout = Some(timeout.max(Duration::from_millis(1)));
-        tcp.set_read_timeout(timeout)?;
-        tcp.set_write_timeout(timeout)?;
-        while conn.is_handshaking() {
-            conn.complete_io(&mut &tcp)?;
-        }
-        // What the handshake left to send (a client's Finished).
-        while conn.wants_write() {
-            conn.write_tls(&mut &tcp)?;
+        // One deadline for the whole handshake, so a peer trickling bytes
+        // cannot stretch it.
+        let deadline = Instant::now() + timeout;
+        let arm = |tcp: &TcpStream| -> io::Result<()> {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "TLS handshake timed out",
+                ));
+            }
+            let left = Some(left.max(Duration::from_millis(1)));
+            tcp.set_read_timeout(left)?;
+            tcp.set_write_timeout(left)
+        };
+        // rustls' `complete_io` would loop inside one call; this loop sets
+        // the timeout to what is left before every read and write.
+        while conn.is_handshaking() || conn.wants_write() {
+            arm(&tcp)?;
+            if conn.wants_write() {
+                conn.write_tls(&mut &tcp)?;
+                continue;
+            }
+            if conn.read_tls(&mut &tcp)? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            if let Err(e) = conn.process_new_packets() {
+                // Best effort: the alert tells the peer why.
+                let _ = conn.write_tls(&mut &tcp);
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
         }
         Ok(TlsStream {
             tcp,

@@ -146,3 +146,37 @@ fn the_binary_serves_wss_with_tls_flags() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_client_that_never_finishes_the_tls_handshake_is_dropped() {
+    use std::io::{Read, Write};
+    let cert = self_signed();
+    let config = server_config_from_pem(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes()).unwrap();
+    let server = start(|b| b.tls(config).handshake_timeout(Duration::from_millis(300)));
+    let mut tcp = TcpStream::connect(server.local_addr()).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    // A handshake record of 512 bytes, whose bytes then trickle in, each
+    // well within the handshake timeout of the previous one: only a
+    // deadline for the whole handshake ends it.
+    tcp.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).unwrap();
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    loop {
+        assert!(start.elapsed() < GENEROUS, "still connected");
+        std::thread::sleep(Duration::from_millis(100));
+        if tcp.write_all(&[0x01]).is_err() {
+            break;
+        }
+        match tcp.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+}
