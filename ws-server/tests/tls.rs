@@ -149,7 +149,7 @@ fn the_binary_serves_wss_with_tls_flags() {
 
 #[test]
 fn a_client_that_never_finishes_the_tls_handshake_is_dropped() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let cert = self_signed();
     let config = server_config_from_pem(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes()).unwrap();
     let server = start(|b| b.tls(config).handshake_timeout(Duration::from_millis(300)));
