@@ -95,6 +95,13 @@ impl Room {
     /// Sends `message` to every member. The lock makes one order for
     /// everybody; no member is waited on. Members that cannot keep up are
     /// closed with 1013 and leave.
+    ///
+    /// ```
+    /// use ws_server::{chat::Room, Message};
+    /// let room = Room::new(4);
+    /// room.broadcast(&Message::Text("to nobody".into()));
+    /// assert!(room.is_empty());
+    /// ```
     pub fn broadcast(&self, message: &Message) {
         self.members()
             .outboxes
@@ -110,6 +117,24 @@ impl Room {
     }
 
     /// Runs one member: joins, broadcasts what it sends until it leaves.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use std::sync::Arc;
+    /// use ws_proto::connection::{Config, Connection, Message};
+    /// use ws_server::{chat::Room, CloseCode, WebSocket};
+    ///
+    /// let room = Arc::new(Room::new(8));
+    /// let (a, b) = UnixStream::pair().unwrap();
+    /// let mut member = WebSocket::new(a, Connection::server(Config::default()), &[]);
+    /// let served = { let room = room.clone(); std::thread::spawn(move || room.serve(&mut member)) };
+    /// let mut client = WebSocket::new(b, Connection::client(Config::default(), [5; 16]), &[]);
+    /// client.send_text("echoed to me too").unwrap();
+    /// assert_eq!(client.recv().unwrap(), Some(Message::Text("echoed to me too".into())));
+    /// client.close(CloseCode::NORMAL, "").unwrap();
+    /// served.join().unwrap();
+    /// assert!(room.is_empty());
+    /// ```
     pub fn serve<S: Transport + Send + Sync + 'static>(&self, ws: &mut WebSocket<S>) {
         let Ok(outbox) = ws.writer().outbox(self.capacity, OUTBOX_STACK) else {
             return;
@@ -123,6 +148,17 @@ impl Room {
 }
 
 /// Adds the chat endpoint on `/ws` for `room`.
+///
+/// ```
+/// use std::sync::Arc;
+/// let server = ws_server::chat::routes(
+///     ws_server::Server::builder().bind("127.0.0.1:0"),
+///     Arc::new(ws_server::chat::Room::new(16)),
+/// )
+/// .build()
+/// .unwrap();
+/// assert_ne!(server.local_addr().port(), 0);
+/// ```
 pub fn routes(builder: ServerBuilder, room: Arc<Room>) -> ServerBuilder {
     builder.websocket("/ws", move |ws| room.serve(ws))
 }

@@ -154,6 +154,13 @@ impl fmt::Display for Url {
 }
 
 /// Why [`connect`] failed, saying which step did.
+///
+/// ```
+/// use ws_server::ConnectError;
+/// let err = ws_server::connect("ws://127.0.0.1:5000/#frag").unwrap_err();
+/// assert!(matches!(err, ConnectError::Url(_)));
+/// assert_eq!(err.to_string(), "bad URL: a fragment is not allowed in a WebSocket URL");
+/// ```
 #[derive(Debug)]
 pub enum ConnectError {
     /// The URL could not be used.

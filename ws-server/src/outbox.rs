@@ -120,6 +120,19 @@ impl<S: Transport + Send + Sync + 'static> Writer<S> {
     /// An [`Outbox`] for this connection: at most `capacity` messages wait,
     /// written out in order by a new thread with a stack of `stack_size`
     /// bytes (64 KiB is plenty for it).
+    ///
+    /// ```
+    /// # use std::os::unix::net::UnixStream;
+    /// # use ws_proto::connection::{Config, Connection, Message};
+    /// # use ws_server::{Error, WebSocket};
+    /// let (a, _b) = UnixStream::pair().unwrap();
+    /// let ws = WebSocket::new(a, Connection::server(Config::default()), &[]);
+    /// let outbox = ws.writer().outbox(2, 64 << 10).unwrap();
+    /// // Nobody reads the other end: the socket buffer fills, then the queue.
+    /// let big = Message::Binary(vec![0; 1 << 20].into());
+    /// let full = (0..64).any(|_| matches!(outbox.send(big.clone()), Err(Error::QueueFull)));
+    /// assert!(full);
+    /// ```
     pub fn outbox(&self, capacity: usize, stack_size: usize) -> io::Result<Outbox> {
         let (queue, items) = mpsc::sync_channel(capacity.max(1));
         let close = Arc::new(Mutex::new(None));

@@ -448,12 +448,32 @@ impl ServerBuilder {
     }
     /// Serves every route over TLS (`https://`, `wss://`) with this
     /// configuration; see [`crate::tls::server_config_from_pem_files`].
+    ///
+    /// ```
+    /// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// let config = ws_server::tls::server_config_from_pem(
+    ///     cert.cert.pem().as_bytes(),
+    ///     cert.key_pair.serialize_pem().as_bytes(),
+    /// )
+    /// .unwrap();
+    /// let server = ws_server::Server::builder().bind("127.0.0.1:0").tls(config).build().unwrap();
+    /// println!("https://{}/", server.local_addr());
+    /// ```
     #[cfg(feature = "tls")]
     pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
         self.tls = Some(config);
         self
     }
     /// See [`Options::thread_stack_size`].
+    ///
+    /// ```
+    /// let server = ws_server::Server::builder()
+    ///     .bind("127.0.0.1:0")
+    ///     .thread_stack_size(64 << 10)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(server.options().thread_stack_size, 64 << 10);
+    /// ```
     pub fn thread_stack_size(mut self, size: usize) -> Self {
         self.options.thread_stack_size = size;
         self

@@ -29,7 +29,16 @@ pub enum Stream {
 }
 
 impl Stream {
-    /// The TCP connection underneath.
+    /// The TCP connection underneath (for its addresses and socket
+    /// options).
+    ///
+    /// ```
+    /// # use std::net::{TcpListener, TcpStream};
+    /// # use ws_server::Stream;
+    /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let stream = Stream::Plain(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+    /// assert_eq!(stream.tcp().peer_addr().unwrap(), listener.local_addr().unwrap());
+    /// ```
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,

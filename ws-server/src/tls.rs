@@ -20,6 +20,12 @@ use rustls::{ClientConfig, ClientConnection, Connection, RootCertStore, ServerCo
 use crate::websocket::Transport;
 
 /// Why a TLS configuration could not be built.
+///
+/// ```
+/// use ws_server::tls::{server_config_from_pem, TlsError};
+/// let err = server_config_from_pem(b"", b"").unwrap_err();
+/// assert!(matches!(err, TlsError::Pem { what: "certificate", .. }));
+/// ```
 #[derive(Debug)]
 pub enum TlsError {
     /// A PEM file could not be read or holds nothing usable.
@@ -76,6 +82,7 @@ pub fn server_config_from_pem_files(
         .map_err(pem_error("certificate"))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(pem_error("certificate"))?;
+    let certs = non_empty(certs)?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(pem_error("private key"))?;
     server_config(certs, key)
 }
@@ -94,20 +101,27 @@ pub fn server_config_from_pem(cert: &[u8], key: &[u8]) -> Result<Arc<ServerConfi
     let certs = CertificateDer::pem_slice_iter(cert)
         .collect::<Result<Vec<_>, _>>()
         .map_err(pem_error("certificate"))?;
+    let certs = non_empty(certs)?;
     let key = PrivateKeyDer::from_pem_slice(key).map_err(pem_error("private key"))?;
     server_config(certs, key)
 }
 
-fn server_config(
+fn non_empty(
     certs: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-) -> Result<Arc<ServerConfig>, TlsError> {
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     if certs.is_empty() {
         return Err(TlsError::Pem {
             what: "certificate",
             reason: "no CERTIFICATE block".into(),
         });
     }
+    Ok(certs)
+}
+
+fn server_config(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(TlsError::Config)?
@@ -142,6 +156,32 @@ pub fn client_config(extra_ca_pem: &[u8]) -> Result<Arc<ClientConfig>, TlsError>
 
 /// A TLS connection over a `TcpStream`, usable through `&self` by a reader
 /// and writers at once.
+///
+/// ```
+/// use std::net::{TcpListener, TcpStream};
+/// use std::time::Duration;
+/// use ws_server::tls::{client_config, server_config_from_pem, TlsStream};
+/// use ws_server::Transport;
+///
+/// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+/// let (cert_pem, key_pem) = (cert.cert.pem(), cert.key_pair.serialize_pem());
+/// let server_config = server_config_from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
+/// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// let server = std::thread::spawn(move || {
+///     let tls = TlsStream::accept(listener.accept().unwrap().0, server_config, Duration::from_secs(10)).unwrap();
+///     let mut buf = [0u8; 5];
+///     let n = tls.read(&mut buf).unwrap();
+///     tls.write(&buf[..n]).unwrap();
+/// });
+/// let config = client_config(cert_pem.as_bytes()).unwrap();
+/// let tls = TlsStream::connect(TcpStream::connect(addr).unwrap(), config, "localhost", Duration::from_secs(10)).unwrap();
+/// tls.write(b"hello").unwrap();
+/// let mut buf = [0u8; 5];
+/// assert_eq!(tls.read(&mut buf).unwrap(), 5);
+/// assert_eq!(&buf, b"hello");
+/// server.join().unwrap();
+/// ```
 pub struct TlsStream {
     tcp: TcpStream,
     tls: Mutex<Connection>,

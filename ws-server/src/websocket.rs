@@ -535,6 +535,15 @@ impl<S: Transport> Writer<S> {
     }
 
     /// Where the close handshake stands.
+    ///
+    /// ```
+    /// # use std::os::unix::net::UnixStream;
+    /// # use ws_proto::connection::{Config, Connection, State};
+    /// # use ws_server::WebSocket;
+    /// let (a, _b) = UnixStream::pair().unwrap();
+    /// let ws = WebSocket::new(a, Connection::server(Config::default()), &[]);
+    /// assert_eq!(ws.writer().state(), State::Open);
+    /// ```
     pub fn state(&self) -> State {
         state_of(&self.shared.lock())
     }
@@ -572,6 +581,15 @@ impl<S: Transport> Writer<S> {
     }
 
     /// What the opening handshake established.
+    ///
+    /// ```
+    /// # use std::os::unix::net::UnixStream;
+    /// # use ws_proto::connection::{Config, Connection};
+    /// # use ws_server::WebSocket;
+    /// let (a, _b) = UnixStream::pair().unwrap();
+    /// let ws = WebSocket::new(a, Connection::server(Config::default()), &[]);
+    /// assert_eq!(ws.writer().request().path, "", "no handshake here");
+    /// ```
     pub fn request(&self) -> &RequestInfo {
         &self.shared.info
     }
@@ -641,6 +659,20 @@ impl<S: Transport> Reader<S> {
     /// tells the code), and an error if the connection failed or the
     /// transport broke. Once a close has been sent, data messages still
     /// arriving are discarded: they could not be answered any more.
+    ///
+    /// ```
+    /// # use std::os::unix::net::UnixStream;
+    /// # use ws_proto::connection::{Config, Connection, Message};
+    /// # use ws_server::{CloseCode, WebSocket};
+    /// let (a, b) = UnixStream::pair().unwrap();
+    /// let (mut reader, _writer) = WebSocket::new(a, Connection::server(Config::default()), &[]).split();
+    /// let mut client = WebSocket::new(b, Connection::client(Config::default(), [3; 16]), &[]);
+    /// client.send_text("one").unwrap();
+    /// assert_eq!(reader.recv().unwrap(), Some(Message::Text("one".into())));
+    /// let closer = std::thread::spawn(move || client.close(CloseCode::NORMAL, "").map(|_| client));
+    /// assert_eq!(reader.recv().unwrap(), None, "the close handshake finished");
+    /// closer.join().unwrap().unwrap();
+    /// ```
     pub fn recv(&mut self) -> Result<Option<Message>, Error> {
         self.recv_until(None)
     }
@@ -774,6 +806,15 @@ impl<S: Transport> Reader<S> {
     }
 
     /// A writer for this connection.
+    ///
+    /// ```
+    /// # use std::os::unix::net::UnixStream;
+    /// # use ws_proto::connection::{Config, Connection};
+    /// # use ws_server::WebSocket;
+    /// let (a, _b) = UnixStream::pair().unwrap();
+    /// let (reader, writer) = WebSocket::new(a, Connection::server(Config::default()), &[]).split();
+    /// assert!(reader.writer().same_connection(&writer));
+    /// ```
     pub fn writer(&self) -> Writer<S> {
         Writer {
             shared: self.shared.clone(),
@@ -935,6 +976,17 @@ impl<S: Transport> WebSocket<S> {
     }
 
     /// The receiving half.
+    ///
+    /// ```
+    /// # use std::os::unix::net::UnixStream;
+    /// # use std::time::Duration;
+    /// # use ws_proto::connection::{Config, Connection};
+    /// # use ws_server::{Error, WebSocket};
+    /// let (a, _b) = UnixStream::pair().unwrap();
+    /// let mut ws = WebSocket::new(a, Connection::server(Config::default()), &[]);
+    /// ws.reader().set_receive_buffer_size(1024);
+    /// assert!(matches!(ws.reader().recv_timeout(Duration::from_millis(1)), Err(Error::Timeout)));
+    /// ```
     pub fn reader(&mut self) -> &mut Reader<S> {
         &mut self.reader
     }
