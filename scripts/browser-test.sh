@@ -49,38 +49,53 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Port 0: the server picks a free port and logs it.
-RUST_LOG=info "$SERVER" --bind 127.0.0.1:0 >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-ADDR=""
-for _ in $(seq 1 100); do
-  ADDR="$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\).*/\1/p' "$WORK/server.log" | head -n1)"
-  [ -n "$ADDR" ] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; log "server exited"; exit 1; }
-  sleep 0.1
-done
-[ -n "$ADDR" ] || { cat "$WORK/server.log" >&2; log "server did not start"; exit 1; }
-log "server on $ADDR"
+# One run of the page test against a fresh server. $1: http or https; the
+# rest: extra server flags.
+run_once() {
+  local scheme="$1"; shift
+  # Port 0: the server picks a free port and logs it.
+  RUST_LOG=info "$SERVER" --bind 127.0.0.1:0 "$@" >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  local addr=""
+  for _ in $(seq 1 100); do
+    addr="$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\).*/\1/p' "$WORK/server.log" | head -n1)"
+    [ -n "$addr" ] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; log "server exited"; exit 1; }
+    sleep 0.1
+  done
+  [ -n "$addr" ] || { cat "$WORK/server.log" >&2; log "server did not start"; exit 1; }
+  log "server on $scheme://$addr/"
 
-SHOT="${SCREENSHOT:-$WORK/echo-page.png}"
-STATUS=0
-CHROMIUM="$CHROMIUM" node "$BROWSER_DIR/echo-page.test.js" "http://$ADDR/" "$SHOT" || STATUS=$?
+  local shot="$WORK/echo-page-$scheme.png"
+  [ "$scheme" = http ] && shot="${SCREENSHOT:-$shot}"
+  local status=0
+  CHROMIUM="$CHROMIUM" node "$BROWSER_DIR/echo-page.test.js" "$scheme://$addr/" "$shot" || status=$?
 
-# Stop the server the way an operator would, and check it exits cleanly.
-kill -TERM "$SERVER_PID"
-SERVER_STATUS=0
-wait "$SERVER_PID" || SERVER_STATUS=$?
-SERVER_PID=""
-log "server log:"
-sed 's/^/  /' "$WORK/server.log" >&2
-if [ "$STATUS" -ne 0 ]; then
-  log "FAILED (browser test exit $STATUS)"
-  exit "$STATUS"
-fi
-if [ "$SERVER_STATUS" -ne 0 ]; then
-  log "FAILED (server exit $SERVER_STATUS after SIGTERM)"
-  exit 1
-fi
-grep -q "WebSocket closed: close received 1000" "$WORK/server.log" \
-  || { log "FAILED: the server did not log the browser's close 1000"; exit 1; }
-log "passed"
+  # Stop the server the way an operator would, and check it exits cleanly.
+  kill -TERM "$SERVER_PID"
+  local server_status=0
+  wait "$SERVER_PID" || server_status=$?
+  SERVER_PID=""
+  log "server log ($scheme):"
+  sed 's/^/  /' "$WORK/server.log" >&2
+  if [ "$status" -ne 0 ]; then
+    log "FAILED over $scheme (browser test exit $status)"
+    exit "$status"
+  fi
+  if [ "$server_status" -ne 0 ]; then
+    log "FAILED over $scheme (server exit $server_status after SIGTERM)"
+    exit 1
+  fi
+  grep -q "WebSocket closed: close received 1000" "$WORK/server.log" \
+    || { log "FAILED over $scheme: the server did not log the browser's close 1000"; exit 1; }
+  log "passed over $scheme"
+}
+
+run_once http
+
+# Once more over https and wss, with a throwaway self-signed certificate
+# (Chromium runs with --ignore-certificate-errors for an https base URL).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+  -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+run_once https --tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem"

@@ -11,8 +11,6 @@
 //! server.run().unwrap();
 //! ```
 
-use std::io::{Read, Write};
-
 use crate::{HttpRequest, HttpResponse, ServerBuilder, Transport, WebSocket};
 
 /// The echo page: one HTML file with its script and style inline, so the
@@ -20,7 +18,7 @@ use crate::{HttpRequest, HttpResponse, ServerBuilder, Transport, WebSocket};
 pub const PAGE: &str = include_str!("../static/index.html");
 
 /// Echoes every message until the peer closes or the connection fails.
-pub fn echo<S: Transport + Read + Write>(ws: &mut WebSocket<S>) {
+pub fn echo<S: Transport>(ws: &mut WebSocket<S>) {
     loop {
         match ws.recv() {
             Ok(Some(message)) => {

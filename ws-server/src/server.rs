@@ -1,7 +1,7 @@
 //! The [`Server`]: bind, accept, one thread per connection, route by path.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,14 +11,15 @@ use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
 use ws_proto::close::CloseCode;
-use ws_proto::connection::{Config, Connection};
+use ws_proto::connection::{CompressionConfig, Config, Connection};
+use ws_proto::handshake::policy::{AcceptPolicy, PolicyError};
 use ws_proto::handshake::{
-    request_target, write_accept, write_reject, Accept, HandshakeError, Limits, Reject, Request,
-    ServerHandshake,
+    write_accept, write_reject, HandshakeError, Limits, Reject, Request, ServerHandshake,
 };
 
 use crate::http::{HttpRequest, HttpResponse};
-use crate::websocket::{RequestInfo, Transport, WebSocket};
+use crate::stream::Stream;
+use crate::websocket::{RequestInfo, Transport, WebSocket, Writer};
 
 /// Every setting of the server, with ASP.NET Core's names where it has one.
 ///
@@ -44,17 +45,10 @@ pub struct Options {
     pub keep_alive_timeout: Option<Duration>,
     /// Bytes asked for by one socket read. Default 4 KiB.
     pub receive_buffer_size: usize,
-    /// `Origin` values allowed to open a WebSocket, as serialized origins
-    /// (`https://example.com`, `http://localhost:5000`), compared ignoring
-    /// ASCII case. Empty (the default) allows every origin. A request
-    /// without `Origin` (a non-browser client) is always allowed: `Origin`
-    /// only stops other web pages from using a visitor's browser, it is not
-    /// authentication.
-    pub allowed_origins: Vec<String>,
-    /// Subprotocols the server speaks. The client's first offered one that
-    /// is in this list is chosen; if none is, the connection opens without
-    /// a subprotocol. Default empty.
-    pub subprotocols: Vec<String>,
+    /// Which origins may open a WebSocket and which subprotocol is chosen:
+    /// `ws_proto`'s policy, the same for every driver. Default: every
+    /// origin, no subprotocol.
+    pub policy: AcceptPolicy,
     /// Largest message accepted, summed over its fragments; a larger one
     /// fails the connection with 1009. Default 16 MiB.
     pub max_message_size: usize,
@@ -79,6 +73,15 @@ pub struct Options {
     /// Largest request head (request line and header fields). Default 8 KiB;
     /// a larger one gets `431`.
     pub max_head_size: usize,
+    /// Stack size of each connection thread. Default 128 KiB: the echo
+    /// handler needs under 32 KiB (see docs/performance.md); a handler
+    /// with deep recursion or large locals needs more.
+    pub thread_stack_size: usize,
+    /// How hard to compress when a client negotiates permessage-deflate
+    /// (enabled by [`AcceptPolicy::deflate`](ws_proto::handshake::policy::AcceptPolicy::deflate),
+    /// off by default): level 6 and memory level 5, the settings
+    /// python-websockets chose for servers holding many connections.
+    pub compression: CompressionConfig,
 }
 
 impl Default for Options {
@@ -88,8 +91,7 @@ impl Default for Options {
             keep_alive_interval: Duration::from_secs(120),
             keep_alive_timeout: None,
             receive_buffer_size: 4096,
-            allowed_origins: Vec::new(),
-            subprotocols: Vec::new(),
+            policy: AcceptPolicy::default(),
             max_message_size: 16 << 20,
             max_frame_size: 16 << 20,
             handshake_timeout: Duration::from_secs(10),
@@ -98,6 +100,11 @@ impl Default for Options {
             close_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(5),
             max_head_size: 8192,
+            thread_stack_size: 128 << 10,
+            compression: CompressionConfig {
+                mem_level: 5,
+                ..CompressionConfig::default()
+            },
         }
     }
 }
@@ -112,50 +119,101 @@ impl Options {
                 .then_some(self.keep_alive_interval),
             keep_alive_timeout: self.keep_alive_timeout.filter(|t| !t.is_zero()),
             close_timeout: self.close_timeout,
+            receive_buffer_size: self.receive_buffer_size,
+            compression: self.compression,
             ..Config::default()
         }
     }
 
-    /// Whether a request with this `Origin` (or none) may open a WebSocket.
+    /// Refuses settings that cannot work, naming the setting: a zero
+    /// message or frame size, a keep-alive timeout without an interval, an
+    /// allowed origin that is not `scheme://host[:port]`, a subprotocol
+    /// that is not an HTTP token, a zero connection limit.
     ///
     /// ```
-    /// use ws_server::Options;
+    /// use std::time::Duration;
+    /// use ws_server::{Options, OptionsError};
     ///
-    /// let options = Options { allowed_origins: vec!["https://Example.com".into()], ..Options::default() };
-    /// assert!(options.origin_allowed(Some("https://example.COM")));
-    /// assert!(!options.origin_allowed(Some("https://example.com.evil.test")));
-    /// assert!(options.origin_allowed(None));
+    /// assert_eq!(Options::default().validate(), Ok(()));
+    /// let options = Options { max_message_size: 0, ..Options::default() };
+    /// assert_eq!(options.validate(), Err(OptionsError::Zero("max_message_size")));
+    /// let options = Options {
+    ///     keep_alive_interval: Duration::ZERO,
+    ///     keep_alive_timeout: Some(Duration::from_secs(5)),
+    ///     ..Options::default()
+    /// };
+    /// assert_eq!(options.validate(), Err(OptionsError::KeepAliveTimeoutWithoutInterval));
     /// ```
-    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
-        match origin {
-            _ if self.allowed_origins.is_empty() => true,
-            None => true,
-            Some(origin) => self.allowed_origins.iter().any(|allowed| {
-                // A configured "https://example.com/" means the same origin.
-                allowed.trim_end_matches('/').eq_ignore_ascii_case(origin)
-            }),
+    pub fn validate(&self) -> Result<(), OptionsError> {
+        for (name, value) in [
+            ("max_message_size", self.max_message_size),
+            ("max_frame_size", self.max_frame_size),
+            ("receive_buffer_size", self.receive_buffer_size),
+            ("max_connections", self.max_connections),
+            ("max_head_size", self.max_head_size),
+        ] {
+            if value == 0 {
+                return Err(OptionsError::Zero(name));
+            }
         }
-    }
-
-    /// The subprotocol to answer with: the client's first offer that the
-    /// server supports.
-    ///
-    /// ```
-    /// use ws_server::Options;
-    ///
-    /// let options = Options { subprotocols: vec!["v2".into(), "v1".into()], ..Options::default() };
-    /// assert_eq!(options.choose_subprotocol(["v1", "v2"]), Some("v1"));
-    /// assert_eq!(options.choose_subprotocol(["v3"]), None);
-    /// ```
-    pub fn choose_subprotocol<'a>(
-        &self,
-        offered: impl IntoIterator<Item = &'a str>,
-    ) -> Option<&'a str> {
-        offered
-            .into_iter()
-            .find(|p| self.subprotocols.iter().any(|s| s == p))
+        if self.keep_alive_timeout.is_some_and(|t| !t.is_zero())
+            && self.keep_alive_interval.is_zero()
+        {
+            return Err(OptionsError::KeepAliveTimeoutWithoutInterval);
+        }
+        if self.compression.level > 9 {
+            return Err(OptionsError::CompressionLevel(self.compression.level));
+        }
+        if !(1..=9).contains(&self.compression.mem_level) {
+            return Err(OptionsError::CompressionMemLevel(
+                self.compression.mem_level,
+            ));
+        }
+        self.policy.validate().map_err(OptionsError::Policy)
     }
 }
+
+/// A setting [`Options::validate`] refuses.
+///
+/// ```
+/// use ws_server::OptionsError;
+/// assert!(OptionsError::Zero("max_frame_size").to_string().contains("max_frame_size"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OptionsError {
+    /// A size or count that must be at least 1 (the field's name).
+    Zero(&'static str),
+    /// `keep_alive_timeout` is set but `keep_alive_interval` is zero, so no
+    /// ping would ever be sent for the timeout to wait on.
+    KeepAliveTimeoutWithoutInterval,
+    /// An allowed origin or a subprotocol the policy can never match, or
+    /// window bits outside 8..=15.
+    Policy(PolicyError),
+    /// A compression level over 9.
+    CompressionLevel(u8),
+    /// A compression memory level outside 1..=9.
+    CompressionMemLevel(u8),
+}
+
+impl std::fmt::Display for OptionsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OptionsError::Zero(name) => write!(f, "{name} must be at least 1"),
+            OptionsError::KeepAliveTimeoutWithoutInterval => f.write_str(
+                "keep_alive_timeout needs a non-zero keep_alive_interval (no ping would be sent)",
+            ),
+            OptionsError::Policy(e) => write!(f, "{e}"),
+            OptionsError::CompressionLevel(l) => {
+                write!(f, "compression level {l} is not in 0..=9")
+            }
+            OptionsError::CompressionMemLevel(l) => {
+                write!(f, "compression memory level {l} is not in 1..=9")
+            }
+        }
+    }
+}
+
+impl std::error::Error for OptionsError {}
 
 /// Why [`accept`] did not produce a WebSocket. Where an HTTP error answer
 /// was due, it has been sent.
@@ -191,7 +249,7 @@ impl std::error::Error for AcceptError {}
 
 /// Reads a request head within `deadline`, into an owned handshake buffer.
 fn read_head<S: Transport>(
-    stream: &mut S,
+    stream: &S,
     deadline: Instant,
     options: &Options,
 ) -> Result<ServerHandshake, HeadOutcome> {
@@ -234,17 +292,25 @@ enum HeadOutcome {
     Bad(HandshakeError),
 }
 
+/// Writes all of `bytes` through a [`Transport`].
+fn write_all<S: Transport>(stream: &S, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match stream.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Writes an HTTP refusal and returns the matching error.
-fn reject<S: Transport>(
-    stream: &mut S,
-    options: &Options,
-    status: u16,
-    reason: &str,
-) -> AcceptError {
-    let extra: &[(&str, &str)] = if status == 503 {
-        &[("Retry-After", "1")]
-    } else {
-        &[]
+fn reject<S: Transport>(stream: &S, options: &Options, status: u16, reason: &str) -> AcceptError {
+    let extra: &[(&str, &str)] = match status {
+        503 => &[("Retry-After", "1")],
+        405 => &[("Allow", "GET, HEAD")],
+        _ => &[],
     };
     let mut out = vec![0u8; 512 + reason.len()];
     if let Ok(n) = write_reject(
@@ -256,7 +322,7 @@ fn reject<S: Transport>(
         &mut out,
     ) {
         let _ = stream.set_write_timeout(Some(options.write_timeout.max(Duration::from_millis(1))));
-        let _ = stream.write_all(&out[..n]).and_then(|_| stream.flush());
+        let _ = write_all(stream, &out[..n]);
     }
     AcceptError::Rejected {
         status,
@@ -264,54 +330,56 @@ fn reject<S: Transport>(
     }
 }
 
-/// Checks a parsed request against the options and answers it: `101` and a
-/// [`WebSocket`], or a refusal (403 for a disallowed origin).
+/// Checks a parsed request against the policy and answers it: `101` and a
+/// [`WebSocket`], or a refusal (403 for a disallowed origin), handing the
+/// stream back so the caller can close it gently.
 fn upgrade<S: Transport>(
-    mut stream: S,
+    stream: S,
     request: &Request<'_>,
     leftover: &[u8],
     options: &Options,
     peer: Option<SocketAddr>,
-) -> Result<WebSocket<S>, AcceptError> {
-    if !options.origin_allowed(request.origin()) {
-        return Err(reject(&mut stream, options, 403, "origin not allowed"));
-    }
-    let subprotocol = options.choose_subprotocol(request.subprotocols());
-    let accept = Accept {
-        subprotocol,
-        ..Accept::default()
+) -> Result<WebSocket<S>, (AcceptError, S)> {
+    let decision = match options.policy.evaluate(request) {
+        Ok(decision) => decision,
+        Err(refusal) => {
+            let error = reject(&stream, options, refusal.status(), refusal.reason());
+            return Err((error, stream));
+        }
+    };
+    // The subprotocol and permessage-deflate answer the policy chose.
+    let accept = decision.accept();
+    let conn = match Connection::server_with(options.connection_config(), decision.extensions) {
+        Ok(conn) => conn,
+        Err(_) => {
+            let error = reject(&stream, options, 500, "compression settings out of range");
+            return Err((error, stream));
+        }
     };
     let mut out = [0u8; 1024];
     let n = match write_accept(request, &accept, &mut out) {
         Ok(n) => n,
         Err(_) => {
-            return Err(reject(
-                &mut stream,
-                options,
-                500,
-                "handshake answer too large",
-            ))
+            let error = reject(&stream, options, 500, "handshake answer too large");
+            return Err((error, stream));
         }
     };
-    stream
+    if let Err(e) = stream
         .set_write_timeout(Some(options.write_timeout.max(Duration::from_millis(1))))
-        .and_then(|_| stream.write_all(&out[..n]))
-        .and_then(|_| stream.flush())
-        .map_err(AcceptError::Io)?;
-    let mut ws = WebSocket::new(
-        stream,
-        Connection::server(options.connection_config()),
-        leftover,
-    );
-    ws.set_receive_buffer_size(options.receive_buffer_size);
-    ws.set_write_timeout(Some(options.write_timeout));
-    ws.set_info(RequestInfo {
+        .and_then(|_| write_all(&stream, &out[..n]))
+    {
+        return Err((AcceptError::Io(e), stream));
+    }
+    let info = RequestInfo {
         path: request.path().to_owned(),
         host: request.host().to_owned(),
         origin: request.origin().map(str::to_owned),
-        subprotocol: subprotocol.map(str::to_owned),
+        subprotocol: decision.subprotocol.map(str::to_owned),
         peer,
-    });
+    };
+    let mut ws = WebSocket::with_info(stream, conn, leftover, info);
+    ws.set_receive_buffer_size(options.receive_buffer_size);
+    ws.set_write_timeout(Some(options.write_timeout));
     Ok(ws)
 }
 
@@ -319,19 +387,17 @@ fn upgrade<S: Transport>(
 /// given options (origin check, subprotocol choice, limits, handshake
 /// timeout), without any routing: every path is accepted. For a server with
 /// routes, threads and shutdown, use [`Server`].
-pub fn accept<S: Transport>(mut stream: S, options: &Options) -> Result<WebSocket<S>, AcceptError> {
+pub fn accept<S: Transport>(stream: S, options: &Options) -> Result<WebSocket<S>, AcceptError> {
     let deadline = Instant::now() + options.handshake_timeout;
-    let hs = match read_head(&mut stream, deadline, options) {
+    let hs = match read_head(&stream, deadline, options) {
         Ok(hs) => hs,
         Err(HeadOutcome::Io(e)) => return Err(AcceptError::Io(e)),
         Err(HeadOutcome::Timeout) => return Err(AcceptError::Timeout),
-        Err(HeadOutcome::Bad(e)) => {
-            return Err(reject(&mut stream, options, e.status(), e.reason()))
-        }
+        Err(HeadOutcome::Bad(e)) => return Err(reject(&stream, options, e.status(), e.reason())),
     };
     match hs.request() {
-        Ok(request) => upgrade(stream, &request, hs.leftover(), options, None),
-        Err(e) => Err(reject(&mut stream, options, e.status(), e.reason())),
+        Ok(request) => upgrade(stream, &request, hs.leftover(), options, None).map_err(|e| e.0),
+        Err(e) => Err(reject(&stream, options, e.status(), e.reason())),
     }
 }
 
@@ -339,7 +405,7 @@ pub fn accept<S: Transport>(mut stream: S, options: &Options) -> Result<WebSocke
 /// long as the connection lives. When it returns, the server closes the
 /// connection (1000) if the handler did not; if it panics, the panic is
 /// logged and the connection closed with 1011.
-pub type WsHandler = Arc<dyn Fn(&mut WebSocket<TcpStream>) + Send + Sync + 'static>;
+pub type WsHandler = Arc<dyn Fn(&mut WebSocket<Stream>) + Send + Sync + 'static>;
 
 /// A plain HTTP route's handler (GET and HEAD only).
 pub type HttpHandler = Arc<dyn Fn(&HttpRequest) -> HttpResponse + Send + Sync + 'static>;
@@ -368,6 +434,8 @@ pub struct ServerBuilder {
     options: Options,
     ws_routes: HashMap<String, WsHandler>,
     http_routes: HashMap<String, HttpHandler>,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl ServerBuilder {
@@ -396,14 +464,48 @@ impl ServerBuilder {
         self.options.receive_buffer_size = size;
         self
     }
-    /// Adds to [`Options::allowed_origins`].
+    /// Adds to the policy's
+    /// [`allowed_origins`](ws_proto::handshake::policy::AcceptPolicy::allowed_origins).
     pub fn allowed_origin(mut self, origin: impl Into<String>) -> Self {
-        self.options.allowed_origins.push(origin.into());
+        self.options.policy.allowed_origins.push(origin.into());
         self
     }
-    /// Adds to [`Options::subprotocols`].
+    /// Adds to the policy's
+    /// [`subprotocols`](ws_proto::handshake::policy::AcceptPolicy::subprotocols).
     pub fn subprotocol(mut self, protocol: impl Into<String>) -> Self {
-        self.options.subprotocols.push(protocol.into());
+        self.options.policy.subprotocols.push(protocol.into());
+        self
+    }
+    /// Serves every route over TLS (`https://`, `wss://`) with this
+    /// configuration; see [`crate::tls::server_config_from_pem_files`].
+    ///
+    /// ```
+    /// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// let config = ws_server::tls::server_config_from_pem(
+    ///     cert.cert.pem().as_bytes(),
+    ///     cert.key_pair.serialize_pem().as_bytes(),
+    /// )
+    /// .unwrap();
+    /// let server = ws_server::Server::builder().bind("127.0.0.1:0").tls(config).build().unwrap();
+    /// println!("https://{}/", server.local_addr());
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+    /// See [`Options::thread_stack_size`].
+    ///
+    /// ```
+    /// let server = ws_server::Server::builder()
+    ///     .bind("127.0.0.1:0")
+    ///     .thread_stack_size(64 << 10)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(server.options().thread_stack_size, 64 << 10);
+    /// ```
+    pub fn thread_stack_size(mut self, size: usize) -> Self {
+        self.options.thread_stack_size = size;
         self
     }
     /// See [`Options::max_message_size`].
@@ -447,7 +549,7 @@ impl ServerBuilder {
     pub fn websocket(
         mut self,
         path: impl Into<String>,
-        handler: impl Fn(&mut WebSocket<TcpStream>) + Send + Sync + 'static,
+        handler: impl Fn(&mut WebSocket<Stream>) + Send + Sync + 'static,
     ) -> Self {
         self.ws_routes.insert(path.into(), Arc::new(handler));
         self
@@ -465,8 +567,16 @@ impl ServerBuilder {
     }
 
     /// Binds the listening socket.
+    ///
+    /// Fails with `InvalidInput` if [`Options::validate`] refuses a setting,
+    /// and with a message naming the address if it cannot be bound.
     pub fn build(self) -> io::Result<Server> {
-        let listener = TcpListener::bind(self.options.bind.as_str())?;
+        self.options
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let bind = self.options.bind.as_str();
+        let listener = TcpListener::bind(bind)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {bind}: {e}")))?;
         let local_addr = listener.local_addr()?;
         Ok(Server {
             listener,
@@ -475,11 +585,13 @@ impl ServerBuilder {
                 options: self.options,
                 ws_routes: self.ws_routes,
                 http_routes: self.http_routes,
-                shutdown: Arc::new(AtomicBool::new(false)),
+                shutdown: AtomicBool::new(false),
                 wake_addr: wake_addr(local_addr),
                 open: Mutex::new(HashMap::new()),
                 drained: Condvar::new(),
                 next_id: AtomicU64::new(0),
+                #[cfg(feature = "tls")]
+                tls: self.tls,
             }),
         })
     }
@@ -499,17 +611,27 @@ struct Shared {
     options: Options,
     ws_routes: HashMap<String, WsHandler>,
     http_routes: HashMap<String, HttpHandler>,
-    shutdown: Arc<AtomicBool>,
+    shutdown: AtomicBool,
     wake_addr: SocketAddr,
-    /// A second handle on every open connection's socket, to cut the ones
-    /// still open when the shutdown wait is over.
-    open: Mutex<HashMap<u64, TcpStream>>,
+    /// Every open connection; WebSockets with their writer, through which
+    /// shutdown sends 1001 and later cuts the socket (no second file
+    /// descriptor is kept for it).
+    open: Mutex<HashMap<u64, Option<Writer<Stream>>>>,
     drained: Condvar,
     next_id: AtomicU64,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Shared {
-    fn open(&self) -> MutexGuard<'_, HashMap<u64, TcpStream>> {
+    fn tls_enabled(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    fn open(&self) -> MutexGuard<'_, HashMap<u64, Option<Writer<Stream>>>> {
         // A panic while holding this lock cannot leave the map inconsistent.
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -539,6 +661,15 @@ pub struct Server {
     shared: Arc<Shared>,
 }
 
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("options", &self.shared.options)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Stops a running [`Server`] from any thread (a signal handler included).
 #[derive(Clone)]
 pub struct ShutdownHandle {
@@ -552,6 +683,25 @@ impl ShutdownHandle {
     pub fn shutdown(&self) {
         if self.shared.shutdown.swap(true, Ordering::AcqRel) {
             return;
+        }
+        // Each connection's reader sees the peer's close reply and ends its
+        // handler; nothing needs to wake up to notice the shutdown.
+        let writers: Vec<_> = self.shared.open().values().flatten().cloned().collect();
+        // A writer busy with a slow peer holds its connection for up to the
+        // write timeout: those get their 1001 from a helper thread, so one
+        // slow peer does not delay the others' close.
+        let busy: Vec<_> = writers
+            .into_iter()
+            .filter(|w| !w.try_close(CloseCode::GOING_AWAY, GOING_AWAY_REASON))
+            .collect();
+        if !busy.is_empty() {
+            let spawned = thread::Builder::new()
+                .name("ws-shutdown".into())
+                .stack_size(64 << 10)
+                .spawn(move || busy.iter().for_each(going_away));
+            if let Err(e) = spawned {
+                warn!("could not start the shutdown helper: {e}");
+            }
         }
         // Wakes the accept loop, which checks the flag after each accept.
         if let Err(e) = TcpStream::connect_timeout(&self.shared.wake_addr, Duration::from_secs(1)) {
@@ -623,23 +773,17 @@ impl Server {
                 }
             };
             let peer = stream.peer_addr().ok();
+            // Small frames go out at once rather than wait for an ACK.
             let _ = stream.set_nodelay(true);
-            let clone = match stream.try_clone() {
-                Ok(clone) => clone,
-                Err(e) => {
-                    warn!("{}: dropped: {e}", show(peer));
-                    continue;
-                }
-            };
             let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
             {
                 let mut open = shared.open();
                 if open.len() >= shared.options.max_connections {
                     drop(open);
-                    refuse_busy(stream, &shared.options, peer);
+                    refuse_busy(stream, &shared, peer);
                     continue;
                 }
-                open.insert(id, clone);
+                open.insert(id, None);
             }
             let registration = Registration {
                 shared: shared.clone(),
@@ -647,9 +791,9 @@ impl Server {
             };
             let spawned = thread::Builder::new()
                 .name(format!("ws-conn-{id}"))
+                .stack_size(shared.options.thread_stack_size)
                 .spawn(move || {
-                    let shared = registration.shared.clone();
-                    serve(&shared, stream, peer);
+                    serve(&registration, stream, peer);
                     drop(registration);
                 });
             if let Err(e) = spawned {
@@ -687,8 +831,8 @@ fn drain(shared: &Shared) {
             "shutdown timeout: cutting {} connection(s) still open",
             open.len()
         );
-        for stream in open.values() {
-            let _ = stream.shutdown(Shutdown::Both);
+        for writer in open.values().flatten() {
+            writer.abort();
         }
         // Their threads now fail their next read or write and exit.
         let deadline = Instant::now() + Duration::from_secs(1);
@@ -709,12 +853,19 @@ fn drain(shared: &Shared) {
 
 /// Answers `503` on the accept thread without reading the request, briefly,
 /// so that a flood of connections cannot stall accepting for long.
-fn refuse_busy(mut stream: TcpStream, options: &Options, peer: Option<SocketAddr>) {
+fn refuse_busy(stream: TcpStream, shared: &Shared, peer: Option<SocketAddr>) {
+    if shared.tls_enabled() {
+        // A TLS client could not read a plain answer.
+        warn!("{}: dropped: too many connections", show(peer));
+        return;
+    }
+    let stream = Stream::Plain(stream);
+    let options = &shared.options;
     let quick = Options {
         write_timeout: Duration::from_millis(100),
         ..options.clone()
     };
-    reject(&mut stream, &quick, 503, "too many connections");
+    reject(&stream, &quick, 503, "too many connections");
     warn!("{}: refused 503: too many connections", show(peer));
     linger_close(stream, Duration::from_millis(50));
 }
@@ -722,13 +873,12 @@ fn refuse_busy(mut stream: TcpStream, options: &Options, peer: Option<SocketAddr
 /// Closes after an HTTP answer. Reading what the client sent meanwhile
 /// (its request, if it was not read) before closing avoids a TCP reset that
 /// could destroy the answer before the client reads it.
-fn linger_close(stream: TcpStream, wait: Duration) {
-    let _ = stream.shutdown(Shutdown::Write);
+fn linger_close(stream: Stream, wait: Duration) {
+    let _ = stream.tcp().shutdown(Shutdown::Write);
     let _ = stream.set_read_timeout(Some(wait));
     let mut sink = [0u8; 4096];
-    let mut reader = &stream;
     for _ in 0..4 {
-        match reader.read(&mut sink) {
+        match Transport::read(&stream, &mut sink) {
             Ok(n) if n > 0 => {}
             _ => break,
         }
@@ -744,12 +894,41 @@ fn route_of(target: &str) -> &str {
     target.split(['?', '#']).next().unwrap_or(target)
 }
 
+/// Method, target and `Host` of any well-formed request head, WebSocket or
+/// not, from the same HTTP parser `ws_proto` uses (which skips the empty
+/// lines RFC 9112 §2.2 lets a request start with).
+fn request_line(head: &[u8]) -> Option<(String, String, Option<String>)> {
+    let mut fields = [httparse::EMPTY_HEADER; 64];
+    let mut request = httparse::Request::new(&mut fields);
+    match request.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return None,
+    }
+    let host = request
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("host"))
+        .and_then(|h| std::str::from_utf8(h.value).ok())
+        .map(str::to_owned);
+    Some((request.method?.to_owned(), request.path?.to_owned(), host))
+}
+
+/// Refuses and closes a connection before any WebSocket exists.
+fn refuse(stream: Stream, options: &Options, status: u16, reason: &str) {
+    reject(&stream, options, status, reason);
+    linger_close(stream, Duration::from_millis(100));
+}
+
 /// One connection, from the first byte to the close.
-fn serve(shared: &Shared, mut stream: TcpStream, peer: Option<SocketAddr>) {
+fn serve(registration: &Registration, tcp: TcpStream, peer: Option<SocketAddr>) {
+    let shared = &*registration.shared;
     let options = &shared.options;
     let who = show(peer);
+    let Some(stream) = secure(shared, tcp, &who) else {
+        return;
+    };
     let deadline = Instant::now() + options.handshake_timeout;
-    let hs = match read_head(&mut stream, deadline, options) {
+    let hs = match read_head(&stream, deadline, options) {
         Ok(hs) => hs,
         Err(HeadOutcome::Timeout) => {
             info!("{who}: dropped: no complete request within the handshake timeout");
@@ -760,69 +939,99 @@ fn serve(shared: &Shared, mut stream: TcpStream, peer: Option<SocketAddr>) {
             return;
         }
         Err(HeadOutcome::Bad(e)) => {
-            reject(&mut stream, options, e.status(), e.reason());
             info!("{who}: refused {}: {e}", e.status());
-            linger_close(stream, Duration::from_millis(100));
+            refuse(stream, options, e.status(), e.reason());
             return;
         }
     };
-    let Some(target) = request_target(hs.head()) else {
-        let reason = match hs.request() {
-            Err(e) => e.reason(),
-            Ok(_) => "malformed request",
-        };
-        reject(&mut stream, options, 400, reason);
-        info!("{who}: refused 400: {reason}");
-        linger_close(stream, Duration::from_millis(100));
-        return;
+    let request = hs.request();
+    let (method, target, host) = match (&request, request_line(hs.head())) {
+        (Ok(request), _) => (
+            "GET".to_owned(),
+            request.path().to_owned(),
+            Some(request.host().to_owned()),
+        ),
+        (Err(_), Some(line)) => line,
+        (Err(e), None) => {
+            info!("{who}: refused 400: {e}");
+            refuse(stream, options, 400, e.reason());
+            return;
+        }
     };
-    let route = route_of(target);
+    let route = route_of(&target);
     if let Some(handler) = shared.ws_routes.get(route) {
-        serve_websocket(shared, stream, peer, &hs, handler);
+        match request {
+            Ok(request) => serve_websocket(registration, stream, peer, &request, &hs, handler),
+            Err(HandshakeError::MissingUpgrade) => {
+                info!("{who}: refused 400: plain HTTP request to a WebSocket endpoint");
+                let reason = "this endpoint expects a WebSocket upgrade request";
+                refuse(stream, options, 400, reason);
+            }
+            Err(e) => {
+                info!("{who}: refused {}: {e}", e.status());
+                refuse(stream, options, e.status(), e.reason());
+            }
+        }
     } else if let Some(handler) = shared.http_routes.get(route) {
-        serve_http(shared, stream, peer, &hs, target, handler);
+        if method != "GET" && method != "HEAD" {
+            info!("{who}: {method} {target}: refused 405");
+            refuse(stream, options, 405, "only GET and HEAD are served here");
+            return;
+        }
+        let request = HttpRequest {
+            method,
+            path: target,
+            host,
+        };
+        serve_http(shared, stream, peer, &request, handler);
     } else {
-        reject(&mut stream, options, 404, "not found");
         info!("{who}: {target}: refused 404: no such route");
-        linger_close(stream, Duration::from_millis(100));
+        refuse(stream, options, 404, "not found");
+    }
+}
+
+/// Runs the TLS handshake if the server has a certificate.
+fn secure(shared: &Shared, tcp: TcpStream, who: &str) -> Option<Stream> {
+    #[cfg(feature = "tls")]
+    if let Some(config) = &shared.tls {
+        return match crate::tls::TlsStream::accept(
+            tcp,
+            config.clone(),
+            shared.options.handshake_timeout,
+        ) {
+            Ok(tls) => Some(Stream::Tls(Box::new(tls))),
+            Err(e) => {
+                info!("{who}: TLS handshake failed: {e}");
+                None
+            }
+        };
+    }
+    let _ = (shared, who);
+    Some(Stream::Plain(tcp))
+}
+
+/// `io::Write` over a shared transport, for the HTTP answer writer.
+struct WriteTo<'a, S>(&'a S);
+
+impl<S: Transport> io::Write for WriteTo<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
 fn serve_http(
     shared: &Shared,
-    mut stream: TcpStream,
+    stream: Stream,
     peer: Option<SocketAddr>,
-    hs: &ServerHandshake,
-    target: &str,
+    request: &HttpRequest,
     handler: &HttpHandler,
 ) {
     let who = show(peer);
-    let head = hs.head();
-    let method = if head.starts_with(b"GET ") {
-        "GET"
-    } else if head.starts_with(b"HEAD ") {
-        "HEAD"
-    } else {
-        let reject_405 = Reject {
-            status: 405,
-            reason: "only GET and HEAD are served here",
-            extra_headers: &[("Allow", "GET, HEAD")],
-        };
-        let mut out = [0u8; 512];
-        if let Ok(n) = write_reject(&reject_405, &mut out) {
-            let _ = stream.set_write_timeout(Some(shared.options.write_timeout));
-            let _ = stream.write_all(&out[..n]);
-        }
-        info!("{who}: {target}: refused 405");
-        linger_close(stream, Duration::from_millis(100));
-        return;
-    };
-    let request = HttpRequest {
-        method: method.into(),
-        path: target.into(),
-        host: host_of(head),
-    };
-    let response = match panic::catch_unwind(AssertUnwindSafe(|| handler(&request))) {
+    let (method, target) = (&request.method, &request.path);
+    let response = match panic::catch_unwind(AssertUnwindSafe(|| handler(request))) {
         Ok(response) => response,
         Err(payload) => {
             error!(
@@ -833,7 +1042,7 @@ fn serve_http(
         }
     };
     let _ = stream.set_write_timeout(Some(shared.options.write_timeout));
-    match response.write_to(&mut stream, method == "HEAD") {
+    match response.write_to(&mut WriteTo(&stream), method == "HEAD") {
         Ok(()) => info!(
             "{who}: {method} {target} -> {} ({} bytes)",
             response.status,
@@ -844,64 +1053,53 @@ fn serve_http(
     linger_close(stream, Duration::from_millis(100));
 }
 
-/// The `Host` field of any request head, for plain HTTP routes.
-fn host_of(head: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(head).ok()?;
-    text.split("\r\n").skip(1).find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.trim()
-            .eq_ignore_ascii_case("host")
-            .then(|| value.trim().to_owned())
-    })
+const GOING_AWAY_REASON: &str = "server shutting down";
+
+/// Starts the close handshake with 1001 for a server shutdown.
+fn going_away(writer: &Writer<Stream>) {
+    // Fails only if the connection is already closing or gone.
+    let _ = writer.close(CloseCode::GOING_AWAY, GOING_AWAY_REASON);
 }
 
 fn serve_websocket(
-    shared: &Shared,
-    mut stream: TcpStream,
+    registration: &Registration,
+    stream: Stream,
     peer: Option<SocketAddr>,
+    request: &Request<'_>,
     hs: &ServerHandshake,
     handler: &WsHandler,
 ) {
+    let shared = &*registration.shared;
     let options = &shared.options;
     let who = show(peer);
-    let request = match hs.request() {
-        Ok(request) => request,
-        Err(HandshakeError::MissingUpgrade) => {
-            let reason = "this endpoint expects a WebSocket upgrade request";
-            reject(&mut stream, options, 400, reason);
-            info!("{who}: refused 400: plain HTTP request to a WebSocket endpoint");
-            linger_close(stream, Duration::from_millis(100));
-            return;
-        }
-        Err(e) => {
-            reject(&mut stream, options, e.status(), e.reason());
-            info!("{who}: refused {}: {e}", e.status());
-            linger_close(stream, Duration::from_millis(100));
-            return;
-        }
-    };
     let path = request.path().to_owned();
     let origin = request.origin().map(str::to_owned);
-    let linger = stream.try_clone().ok();
-    let mut ws = match upgrade(stream, &request, hs.leftover(), options, peer) {
+    let mut ws = match upgrade(stream, request, hs.leftover(), options, peer) {
         Ok(ws) => ws,
-        Err(AcceptError::Rejected { status, reason }) => {
+        Err((AcceptError::Rejected { status, reason }, stream)) => {
             info!(
                 "{who}: {path}: refused {status}: {reason} (origin {})",
                 origin.as_deref().unwrap_or("none")
             );
-            if let Some(stream) = linger {
-                linger_close(stream, Duration::from_millis(100));
-            }
+            linger_close(stream, Duration::from_millis(100));
             return;
         }
-        Err(e) => {
+        Err((e, _)) => {
             info!("{who}: {path}: handshake failed: {e}");
             return;
         }
     };
-    drop(linger);
-    ws.set_shutdown_signal(shared.shutdown.clone());
+    {
+        let writer = ws.writer();
+        let mut open = shared.open();
+        open.insert(registration.id, Some(writer.clone()));
+        drop(open);
+        // A shutdown that began before this connection was registered
+        // missed it.
+        if shared.shutdown.load(Ordering::Acquire) {
+            going_away(&writer);
+        }
+    }
     info!(
         "{who}: {path}: WebSocket open (origin {}, subprotocol {})",
         origin.as_deref().unwrap_or("none"),
@@ -919,13 +1117,13 @@ fn serve_websocket(
             let _ = ws.close(CloseCode::INTERNAL_ERROR, "internal error");
         }
     }
-    let _ = ws.get_mut().shutdown_transport();
+    let _ = ws.get_ref().shutdown_transport();
     log_close(&who, &path, &ws);
 }
 
-fn log_close(who: &str, path: &str, ws: &WebSocket<TcpStream>) {
+fn log_close(who: &str, path: &str, ws: &WebSocket<Stream>) {
     let stats = ws.stats();
-    let show_close = |close: Option<(CloseCode, &str)>| match close {
+    let show_close = |close: Option<(CloseCode, String)>| match close {
         Some((code, reason)) => format!("{code} {reason:?}"),
         None => "none".to_owned(),
     };

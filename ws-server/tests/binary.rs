@@ -124,3 +124,68 @@ fn binary_help_lists_every_option() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+#[test]
+fn short_and_long_help_describe_the_binary_alike() {
+    let help = |flag: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ws-server"))
+            .arg(flag)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (short, long) = (help("-h"), help("--help"));
+    let intro = |text: &str| text.split("Usage:").next().unwrap().trim().to_owned();
+    assert_eq!(intro(&short), intro(&long));
+    assert_eq!(
+        intro(&short),
+        "A WebSocket echo server with a page to try it from a browser"
+    );
+    let tail = |text: &str| text.trim_end().lines().last().unwrap_or("").to_owned();
+    assert_eq!(tail(&short), tail(&long), "the same closing note");
+}
+
+#[test]
+fn bad_settings_are_refused_naming_the_flag_or_variable() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ws-server"))
+            .args(["--bind", "127.0.0.1:0"])
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "started with {args:?} {env:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run(&["--max-message-size", "0"], &[]);
+    assert!(
+        err.contains("--max-message-size must be at least 1"),
+        "{err}"
+    );
+    let err = run(
+        &["--keep-alive-interval", "0", "--keep-alive-timeout", "5s"],
+        &[],
+    );
+    assert!(err.contains("--keep-alive-timeout"), "{err}");
+    let err = run(&[], &[("WS_SERVER_ALLOWED_ORIGINS", "example.com")]);
+    assert!(err.contains("WS_SERVER_ALLOWED_ORIGINS"), "{err}");
+    let err = run(&["--subprotocol", "a b"], &[]);
+    assert!(
+        err.contains("--subprotocol") && err.contains("not an HTTP token"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_address_in_use_is_named() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_ws-server"))
+        .args(["--bind", &addr])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}: ")), "{err}");
+}

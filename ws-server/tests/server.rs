@@ -147,13 +147,13 @@ fn keep_alive_pings_arrive_at_the_interval() {
 #[test]
 fn keep_alive_is_off_at_zero() {
     let server = start(|b| b.keep_alive_interval(Duration::ZERO));
-    let mut ws = proto_client(server.local_addr(), "/ws", Config::default());
-    ws.get_mut()
+    let ws = proto_client(server.local_addr(), "/ws", Config::default());
+    ws.get_ref()
         .set_read_timeout(Some(Duration::from_millis(400)))
         .unwrap();
     // Nothing at all arrives: a read times out.
     let mut byte = [0u8; 1];
-    let err = ws.get_mut().read(&mut byte).unwrap_err();
+    let err = std::io::Read::read(&mut ws.get_ref(), &mut byte).unwrap_err();
     assert!(matches!(
         err.kind(),
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
@@ -246,7 +246,7 @@ fn shutdown_sends_1001_and_waits_for_the_close_handshake() {
     assert_eq!(proto.recv().unwrap(), None);
     assert_eq!(
         proto.peer_close(),
-        Some((CloseCode::GOING_AWAY, "server shutting down"))
+        Some((CloseCode::GOING_AWAY, "server shutting down".into()))
     );
     // tungstenite queued its reply; flush it.
     while tung.read().is_ok() {}
@@ -362,7 +362,10 @@ fn standalone_accept_over_a_unix_stream() {
     let (mut client, server_side) = UnixStream::pair().unwrap();
     let acceptor = thread::spawn(move || {
         let options = ws_server::Options {
-            subprotocols: vec!["chat".into()],
+            policy: ws_server::ws_proto::handshake::policy::AcceptPolicy {
+                subprotocols: vec!["chat".into()],
+                ..Default::default()
+            },
             ..ws_server::Options::default()
         };
         let mut ws = ws_server::accept(server_side, &options).unwrap();
@@ -385,4 +388,57 @@ fn standalone_accept_over_a_unix_stream() {
     assert!(text.contains("Sec-WebSocket-Protocol: chat\r\n"));
     assert!(got.ends_with(b"\x81\x09over unix\x88\x02\x03\xe8"));
     assert_eq!(acceptor.join().unwrap(), Some(CloseCode::NORMAL));
+}
+
+#[test]
+fn a_request_may_start_with_an_empty_line() {
+    // RFC 9112 §2.2: a server should ignore at least one empty line before
+    // the request line.
+    let server = start(|b| b);
+    let addr = server.local_addr();
+    let answer = exchange(
+        addr,
+        format!("\r\nGET / HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(status_of(&answer), 200);
+    let head = exchange(
+        addr,
+        format!("\r\nHEAD / HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(status_of(&head), 200);
+    assert!(head.ends_with(b"\r\n\r\n"), "HEAD has no body");
+    let post = exchange(
+        addr,
+        format!("\r\nPOST / HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(status_of(&post), 405);
+    assert!(String::from_utf8_lossy(&post).contains("Allow: GET, HEAD\r\n"));
+}
+
+#[test]
+fn an_address_in_use_is_named_and_bad_settings_are_refused() {
+    let server = start(|b| b);
+    let addr = server.local_addr().to_string();
+    let err = ws_server::Server::builder()
+        .bind(addr.as_str())
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot listen on {addr}: ")),
+        "{err}"
+    );
+    let err = ws_server::Server::builder()
+        .bind("127.0.0.1:0")
+        .max_message_size(0)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("max_message_size"), "{err}");
+    let err = ws_server::Server::builder()
+        .bind("127.0.0.1:0")
+        .allowed_origin("example.com")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("scheme://host[:port]"), "{err}");
 }

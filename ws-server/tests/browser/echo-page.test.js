@@ -1,7 +1,7 @@
 // Headless Chromium drives the echo page: load /, Connect, send a message,
 // see the echo in the Communication Log, Close Socket, see the close logged.
 //
-// Usage: node echo-page.test.js http://127.0.0.1:PORT/ [screenshot.png]
+// Usage: node echo-page.test.js http(s)://127.0.0.1:PORT/ [screenshot.png]
 // Exits non-zero on any failure. Run by scripts/browser-test.sh.
 "use strict";
 
@@ -44,7 +44,10 @@ async function main() {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      // The https run uses a throwaway self-signed certificate.
+      ...(baseUrl.startsWith("https:") ? ["--ignore-certificate-errors"] : []),
     ],
+    ignoreHTTPSErrors: baseUrl.startsWith("https:"),
     viewport: { width: 1000, height: 560 },
   });
   try {
@@ -64,6 +67,10 @@ async function main() {
     check((await page.inputValue("#connectionUrl")) === expectedUrl, "URL defaults to " + expectedUrl);
     check(await page.isDisabled("#sendButton"), "Send is disabled before connecting");
     check(await page.isDisabled("#closeButton"), "Close Socket is disabled before connecting");
+    const urlBox = await page.locator("#connectionUrl").boundingBox();
+    const messageBox = await page.locator("#sendMessage").boundingBox();
+    check(Math.abs(urlBox.x - messageBox.x) < 1 && Math.abs(urlBox.width - messageBox.width) < 1,
+      "the two inputs line up: " + JSON.stringify([urlBox, messageBox]));
 
     await page.click("#connectButton");
     await page.waitForFunction(() => document.getElementById("stateLabel").textContent === "Open");
@@ -100,6 +107,14 @@ async function main() {
       await page.screenshot({ path: screenshot });
       console.log("screenshot saved to " + screenshot);
     }
+
+    // A failed attempt names the URL it tried (port 1: nothing listens).
+    const badUrl = "ws://127.0.0.1:1/ws";
+    await page.fill("#connectionUrl", badUrl);
+    await page.click("#connectButton");
+    await page.waitForFunction((u) => Array.from(document.querySelectorAll("#commsLog tr"))
+      .some((r) => r.cells[2].textContent.includes(u)), badUrl);
+    check(true, "a failed connection names " + badUrl);
   } finally {
     await context.close();
     fs.rmSync(profile, { recursive: true, force: true });

@@ -34,6 +34,7 @@ pub fn random<const N: usize>() -> [u8; N] {
 
 pub fn tcp(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(addr).unwrap();
+    stream.set_nodelay(true).unwrap();
     stream.set_read_timeout(Some(GENEROUS)).unwrap();
     stream.set_write_timeout(Some(GENEROUS)).unwrap();
     stream
