@@ -93,7 +93,7 @@ impl Outbox {
     /// let mut client = WebSocket::new(b, Connection::client(Config::default(), [1; 32]), &[]);
     /// server.writer().outbox(4, 64 << 10).unwrap().close(CloseCode::TRY_AGAIN_LATER, "slow");
     /// assert_eq!(client.recv().unwrap(), None);
-    /// assert_eq!(client.peer_close(), Some((CloseCode::TRY_AGAIN_LATER, "slow".into())));
+    /// assert_eq!(client.received_close(), Some((CloseCode::TRY_AGAIN_LATER, "slow".into())));
     /// ```
     pub fn close(&self, code: CloseCode, reason: &str) {
         {

@@ -82,6 +82,10 @@ pub struct Options {
     /// off by default): level 6 and memory level 5, the settings
     /// python-websockets chose for servers holding many connections.
     pub compression: CompressionConfig,
+    /// Answer a client's close frame with its reason as well as its code
+    /// (the bundled echo server does, as ASP.NET Core's sample does).
+    /// Default `false`: the code only.
+    pub echo_close_reason: bool,
 }
 
 impl Default for Options {
@@ -105,6 +109,7 @@ impl Default for Options {
                 mem_level: 5,
                 ..CompressionConfig::default()
             },
+            echo_close_reason: false,
         }
     }
 }
@@ -121,6 +126,7 @@ impl Options {
             close_timeout: self.close_timeout,
             receive_buffer_size: self.receive_buffer_size,
             compression: self.compression,
+            echo_close_reason: self.echo_close_reason,
             ..Config::default()
         }
     }
@@ -506,6 +512,20 @@ impl ServerBuilder {
     /// ```
     pub fn thread_stack_size(mut self, size: usize) -> Self {
         self.options.thread_stack_size = size;
+        self
+    }
+    /// See [`Options::echo_close_reason`].
+    ///
+    /// ```
+    /// let server = ws_server::Server::builder()
+    ///     .bind("127.0.0.1:0")
+    ///     .echo_close_reason(true)
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(server.options().echo_close_reason);
+    /// ```
+    pub fn echo_close_reason(mut self, on: bool) -> Self {
+        self.options.echo_close_reason = on;
         self
     }
     /// See [`Options::max_message_size`].
@@ -1129,7 +1149,7 @@ fn log_close(who: &str, path: &str, ws: &WebSocket<Stream>) {
     };
     let how = match ws.failure() {
         Some(e) => format!("failed ({e})"),
-        None if ws.peer_close().is_none() => match ws.transport_error() {
+        None if ws.received_close().is_none() => match ws.transport_error() {
             Some(e) => format!("dropped ({e})"),
             None => "dropped".into(),
         },
@@ -1138,8 +1158,8 @@ fn log_close(who: &str, path: &str, ws: &WebSocket<Stream>) {
     info!(
         "{who}: {path}: WebSocket {how}: close received {}, sent {}; \
          received {} message(s) / {} bytes, sent {} message(s) / {} bytes",
-        show_close(ws.peer_close()),
-        show_close(ws.local_close()),
+        show_close(ws.received_close()),
+        show_close(ws.sent_close()),
         stats.messages_received,
         stats.bytes_received,
         stats.messages_sent,

@@ -285,13 +285,13 @@ impl Inner {
     /// held, which is what keeps frames whole.
     fn flush<S: Transport>(&mut self, stream: &S) -> Result<(), Error> {
         if self.finished {
-            return if self.conn.pending_output().is_empty() {
+            return if self.conn.output_len() == 0 {
                 Ok(())
             } else {
                 Err(Error::Closed)
             };
         }
-        while !self.conn.pending_output().is_empty() {
+        while self.conn.output_len() > 0 {
             // A progress timeout: each write may block this long. Set once,
             // not per write.
             let timeout = self.write_timeout.map(|t| t.max(MIN_TIMEOUT));
@@ -301,7 +301,11 @@ impl Inner {
                 }
                 self.armed_write = Some(timeout);
             }
-            let written = stream.write_vectored(&[IoSlice::new(self.conn.pending_output())]);
+            // Headers and payloads in one vectored write; a payload the
+            // core holds by reference (an echoed message) is not copied.
+            let mut slices = [IoSlice::new(&[]); 16];
+            let count = self.conn.io_slices(&mut slices);
+            let written = stream.write_vectored(&slices[..count]);
             match written {
                 Ok(0) => return Err(self.io_failed(stream, io::ErrorKind::WriteZero.into())),
                 Ok(n) => {
@@ -662,7 +666,7 @@ impl<S> fmt::Debug for Reader<S> {
 
 impl<S: Transport> Reader<S> {
     /// Waits for the next data message. Returns `Ok(None)` once the close
-    /// handshake has finished (then [`peer_close`](WebSocket::peer_close)
+    /// handshake has finished (then [`received_close`](WebSocket::received_close)
     /// tells the code), and an error if the connection failed or the
     /// transport broke. Once a close has been sent, data messages still
     /// arriving are discarded: they could not be answered any more.
@@ -1033,7 +1037,7 @@ impl<S: Transport> WebSocket<S> {
 
     /// The code and reason of the peer's close frame, once received (1005
     /// with an empty reason if the frame had no code).
-    pub fn peer_close(&self) -> Option<(CloseCode, String)> {
+    pub fn received_close(&self) -> Option<(CloseCode, String)> {
         let inner = self.reader.shared.lock();
         inner.conn.received_close().map(|(c, r)| (c, r.to_owned()))
     }
@@ -1041,7 +1045,7 @@ impl<S: Transport> WebSocket<S> {
     /// The code and reason of the close frame we sent, if any (including the
     /// one sent when the connection failed; 1005 for the empty close that
     /// answers an empty one).
-    pub fn local_close(&self) -> Option<(CloseCode, String)> {
+    pub fn sent_close(&self) -> Option<(CloseCode, String)> {
         let inner = self.reader.shared.lock();
         inner.conn.sent_close().map(|(c, r)| (c, r.to_owned()))
     }

@@ -244,7 +244,7 @@ fn client_that_stops_reading_is_closed_with_1013_and_the_others_continue() {
     }
     assert!(n < COUNT, "the stalled client was closed before the end");
     assert_eq!(
-        stalled.peer_close().map(|(code, _)| code),
+        stalled.received_close().map(|(code, _)| code),
         Some(CloseCode::TRY_AGAIN_LATER)
     );
 }

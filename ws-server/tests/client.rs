@@ -24,7 +24,7 @@ fn connects_echoes_and_closes() {
         Some(Message::Binary(vec![1, 2, 3].into()))
     );
     ws.close(CloseCode::NORMAL, "bye").unwrap();
-    assert_eq!(ws.peer_close().map(|(c, _)| c), Some(CloseCode::NORMAL));
+    assert_eq!(ws.received_close().map(|(c, _)| c), Some(CloseCode::NORMAL));
 
     let ws = ClientBuilder::new(url.as_str())
         .subprotocol("chat.v1")

@@ -51,7 +51,7 @@ fn proto_client_echoes_text_and_binary_at_boundary_sizes() {
         );
     }
     ws.close(CloseCode::NORMAL, "done").unwrap();
-    assert_eq!(ws.peer_close(), Some((CloseCode::NORMAL, String::new())));
+    assert_eq!(ws.received_close(), Some((CloseCode::NORMAL, String::new())));
     assert_eq!(ws.stats().messages_sent, 12);
     assert_eq!(ws.stats().messages_received, 12);
 }
@@ -149,8 +149,25 @@ fn close_handshake_echoes_the_code() {
     ws.send_text("last").unwrap();
     ws.close(CloseCode::NORMAL, "").unwrap();
     // The echo of "last" arrived after our close: discarded, not an error.
-    assert_eq!(ws.peer_close(), Some((CloseCode::NORMAL, String::new())));
+    assert_eq!(ws.received_close(), Some((CloseCode::NORMAL, String::new())));
     assert_eq!(ws.recv().unwrap(), None);
+}
+
+#[test]
+fn the_echo_server_echoes_the_close_reason_too() {
+    let server = start(|b| b.echo_close_reason(true));
+    let mut ws = tungstenite_client(server.local_addr(), "/ws");
+    ws.close(Some(CloseFrame {
+        code: TCloseCode::from(1000),
+        reason: "Closing from client".into(),
+    }))
+    .unwrap();
+    let reply = match ws.read() {
+        Ok(tungstenite::Message::Close(frame)) => frame.expect("a code"),
+        other => panic!("expected the close reply, got {other:?}"),
+    };
+    assert_eq!(u16::from(reply.code), 1000);
+    assert_eq!(reply.reason.as_str(), "Closing from client");
 }
 
 #[test]

@@ -245,7 +245,7 @@ fn shutdown_sends_1001_and_waits_for_the_close_handshake() {
     // The ws-proto client answers inside recv, which then reports the end.
     assert_eq!(proto.recv().unwrap(), None);
     assert_eq!(
-        proto.peer_close(),
+        proto.received_close(),
         Some((CloseCode::GOING_AWAY, "server shutting down".into()))
     );
     // tungstenite queued its reply; flush it.
@@ -371,7 +371,7 @@ fn standalone_accept_over_a_unix_stream() {
         let mut ws = ws_server::accept(server_side, &options).unwrap();
         assert_eq!(ws.subprotocol(), Some("chat"));
         ws_server::echo::echo(&mut ws);
-        ws.peer_close().map(|(c, _)| c)
+        ws.received_close().map(|(c, _)| c)
     });
     let request =
         "GET /any HTTP/1.1\r\nHost: local\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\

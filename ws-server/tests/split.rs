@@ -132,7 +132,7 @@ fn a_writer_on_another_thread_closes_while_the_reader_waits() {
     });
     assert_eq!(client.recv().unwrap(), None);
     assert_eq!(
-        client.peer_close(),
+        client.received_close(),
         Some((CloseCode::GOING_AWAY, "bye".into()))
     );
     assert!(waiting.join().unwrap().unwrap(), "reader saw the end");

@@ -46,7 +46,7 @@ fn wss_echo_with_a_custom_ca() {
         ws.send_binary(&big).unwrap();
         assert_eq!(ws.recv().unwrap(), Some(Message::Binary(big.into())));
         ws.close(CloseCode::NORMAL, "").unwrap();
-        assert_eq!(ws.peer_close().map(|(c, _)| c), Some(CloseCode::NORMAL));
+        assert_eq!(ws.received_close().map(|(c, _)| c), Some(CloseCode::NORMAL));
     }
 }
 

@@ -212,9 +212,9 @@ impl<S> WebSocketStream<S> {
     /// ```
     /// # use ws_tokio::{Role, WebSocketStream};
     /// # let (a, _b) = tokio::io::duplex(64);
-    /// assert_eq!(WebSocketStream::from_raw(a, Role::Server, Default::default()).peer_close(), None);
+    /// assert_eq!(WebSocketStream::from_raw(a, Role::Server, Default::default()).received_close(), None);
     /// ```
-    pub fn peer_close(&self) -> Option<(CloseCode, &str)> {
+    pub fn received_close(&self) -> Option<(CloseCode, &str)> {
         self.core.received_close()
     }
 
@@ -224,9 +224,9 @@ impl<S> WebSocketStream<S> {
     /// ```
     /// # use ws_tokio::{Role, WebSocketStream};
     /// # let (a, _b) = tokio::io::duplex(64);
-    /// assert_eq!(WebSocketStream::from_raw(a, Role::Server, Default::default()).local_close(), None);
+    /// assert_eq!(WebSocketStream::from_raw(a, Role::Server, Default::default()).sent_close(), None);
     /// ```
-    pub fn local_close(&self) -> Option<(CloseCode, &str)> {
+    pub fn sent_close(&self) -> Option<(CloseCode, &str)> {
         self.core.sent_close()
     }
 
@@ -432,7 +432,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// let peer = tokio::spawn(async move { while let Some(_) = client.recv().await {} client });
     /// server.close(CloseCode::GOING_AWAY, "bye").await?;
     /// let client = peer.await.unwrap();
-    /// assert_eq!(client.peer_close(), Some((CloseCode::GOING_AWAY, "bye")));
+    /// assert_eq!(client.received_close(), Some((CloseCode::GOING_AWAY, "bye")));
     /// # Ok(()) }
     /// ```
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {

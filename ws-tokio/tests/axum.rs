@@ -81,7 +81,7 @@ async fn websocket_and_http_routes_side_by_side() {
         assert_eq!(ws.recv().await.unwrap().unwrap(), message);
     }
     ws.close(CloseCode::NORMAL, "done").await.unwrap();
-    assert_eq!(ws.peer_close(), Some((CloseCode::NORMAL, "")));
+    assert_eq!(ws.received_close(), Some((CloseCode::NORMAL, "")));
 }
 
 #[tokio::test]

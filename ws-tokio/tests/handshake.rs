@@ -56,7 +56,7 @@ async fn client_and_server_over_loopback() {
         Message::Text("héllo".into())
     );
     ws.close(CloseCode::NORMAL, "bye").await.unwrap();
-    assert_eq!(ws.peer_close(), Some((CloseCode::NORMAL, "")));
+    assert_eq!(ws.received_close(), Some((CloseCode::NORMAL, "")));
     assert_eq!(server.await.unwrap().unwrap(), None);
 }
 

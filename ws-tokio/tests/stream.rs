@@ -92,7 +92,7 @@ async fn a_ping_is_answered_and_a_close_replied_to_while_recv_waits() {
         outcome.is_none(),
         "a clean close ends the stream: {outcome:?}"
     );
-    assert_eq!(server.peer_close(), Some((CloseCode::GOING_AWAY, "bye")));
+    assert_eq!(server.received_close(), Some((CloseCode::GOING_AWAY, "bye")));
     assert_eq!(server.state(), State::Closed);
 }
 
@@ -123,7 +123,7 @@ async fn stream_and_sink_echo_with_forward() {
     SinkExt::close(&mut client).await.unwrap();
     echo.await.unwrap().unwrap();
     assert!(client.next().await.is_none());
-    assert_eq!(client.peer_close(), Some((CloseCode::NORMAL, "")));
+    assert_eq!(client.received_close(), Some((CloseCode::NORMAL, "")));
 }
 
 /// `feed` queues, `flush` writes: three messages, one write, arriving

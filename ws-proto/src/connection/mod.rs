@@ -169,6 +169,10 @@ pub struct Config {
     /// memory, smallest message worth compressing). The window and context
     /// takeover come from the negotiation.
     pub compression: CompressionConfig,
+    /// Answer the peer's close frame with its reason as well as its code,
+    /// as ASP.NET Core's echo sample does. Default `false`: the code only
+    /// (§5.5.1 asks for the code; the reason is the replier's choice).
+    pub echo_close_reason: bool,
 }
 
 impl Default for Config {
@@ -184,6 +188,7 @@ impl Default for Config {
             close_timeout: Duration::from_secs(10),
             stream_messages: false,
             compression: CompressionConfig::default(),
+            echo_close_reason: false,
         }
     }
 }
@@ -641,7 +646,12 @@ impl Connection {
                 if !self.close_sent() {
                     // Echo the code (§5.5.1); an empty close is answered empty.
                     let echo = (code != CloseCode::NO_STATUS_RECEIVED).then_some(code);
-                    self.write_close(echo, "");
+                    let reason = if self.config.echo_close_reason {
+                        reason.as_str()
+                    } else {
+                        ""
+                    };
+                    self.write_close(echo, reason);
                 }
                 self.timers.stop(Timer::Close);
                 Ok(Event::Close { code, reason })

@@ -35,6 +35,18 @@ fn close_handshake_server_echoes_code() {
 }
 
 #[test]
+fn close_reply_echoes_the_reason_when_configured() {
+    let mut s = Connection::server(Config {
+        echo_close_reason: true,
+        ..Config::default()
+    });
+    s.feed(&bytes(&[0x88, 0x88, 0, 0, 0, 0, 0x0f, 0xa0], b"custom"));
+    assert_eq!(events(&mut s).len(), 1);
+    assert_eq!(s.pending_output(), b"\x88\x08\x0f\xa0custom");
+    assert_eq!(s.sent_close(), Some((CloseCode::new(4000), "custom")));
+}
+
+#[test]
 fn empty_close_is_answered_empty_and_reported_as_1005() {
     let mut s = server();
     s.feed(&[0x88, 0x80, 0, 0, 0, 0]);
