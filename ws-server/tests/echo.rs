@@ -51,7 +51,10 @@ fn proto_client_echoes_text_and_binary_at_boundary_sizes() {
         );
     }
     ws.close(CloseCode::NORMAL, "done").unwrap();
-    assert_eq!(ws.received_close(), Some((CloseCode::NORMAL, String::new())));
+    assert_eq!(
+        ws.received_close(),
+        Some((CloseCode::NORMAL, String::new()))
+    );
     assert_eq!(ws.stats().messages_sent, 12);
     assert_eq!(ws.stats().messages_received, 12);
 }
@@ -149,7 +152,10 @@ fn close_handshake_echoes_the_code() {
     ws.send_text("last").unwrap();
     ws.close(CloseCode::NORMAL, "").unwrap();
     // The echo of "last" arrived after our close: discarded, not an error.
-    assert_eq!(ws.received_close(), Some((CloseCode::NORMAL, String::new())));
+    assert_eq!(
+        ws.received_close(),
+        Some((CloseCode::NORMAL, String::new()))
+    );
     assert_eq!(ws.recv().unwrap(), None);
 }
 

@@ -3,7 +3,7 @@
 //! closes).
 //!
 //! ```text
-//! cargo run --release -p ws-tokio --example echo -- --bind 127.0.0.1:5000 [--current-thread]
+//! cargo run --release -p ws-tokio --example echo -- --bind 127.0.0.1:5000 [--current-thread] [--compression]
 //! ```
 //!
 //! A multi-thread runtime by default; `--current-thread` runs everything on
@@ -15,16 +15,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
+use ws_tokio::proto::handshake::policy::AcceptPolicy;
+use ws_tokio::proto::negotiation::DeflateConfig;
 use ws_tokio::{AcceptOptions, Config, Incoming, WebSocketStream};
 
 /// The page of the bundled server, shared rather than copied.
 const PAGE: &str = include_str!("../../ws-server/static/index.html");
 
-const USAGE: &str = "usage: echo [--bind ADDR] [--current-thread]";
+const USAGE: &str = "usage: echo [--bind ADDR] [--current-thread] [--compression]";
 
 fn main() -> ExitCode {
     let mut bind = "127.0.0.1:5000".to_owned();
     let mut current_thread = false;
+    let mut compression = false;
     let mut args = env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
                 None => return usage(),
             },
             "--current-thread" => current_thread = true,
+            "--compression" => compression = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -48,7 +52,7 @@ fn main() -> ExitCode {
     .enable_all()
     .build();
     let result = match runtime {
-        Ok(runtime) => runtime.block_on(serve(&bind)),
+        Ok(runtime) => runtime.block_on(serve(&bind, compression)),
         Err(e) => Err(e),
     };
     match result {
@@ -65,7 +69,7 @@ fn usage() -> ExitCode {
     ExitCode::from(2)
 }
 
-async fn serve(bind: &str) -> std::io::Result<()> {
+async fn serve(bind: &str, compression: bool) -> std::io::Result<()> {
     let listener = TcpListener::bind(bind).await?;
     println!("listening on http://{}", listener.local_addr()?);
     let options = Arc::new(AcceptOptions {
@@ -74,6 +78,12 @@ async fn serve(bind: &str) -> std::io::Result<()> {
         config: Config {
             keep_alive_interval: Some(Duration::from_secs(120)),
             ..Config::default()
+        },
+        // permessage-deflate when asked for (off by default, as in the
+        // bundled server: see docs/security.md).
+        policy: AcceptPolicy {
+            deflate: compression.then(DeflateConfig::default),
+            ..AcceptPolicy::default()
         },
         ..AcceptOptions::default()
     });

@@ -92,7 +92,10 @@ async fn a_ping_is_answered_and_a_close_replied_to_while_recv_waits() {
         outcome.is_none(),
         "a clean close ends the stream: {outcome:?}"
     );
-    assert_eq!(server.received_close(), Some((CloseCode::GOING_AWAY, "bye")));
+    assert_eq!(
+        server.received_close(),
+        Some((CloseCode::GOING_AWAY, "bye"))
+    );
     assert_eq!(server.state(), State::Closed);
 }
 
