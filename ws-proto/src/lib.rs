@@ -61,8 +61,3 @@ pub enum Role {
     /// Opened the connection; masks every frame it sends.
     Client,
 }
-
-/// The README's examples run as doctests, so the front page cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

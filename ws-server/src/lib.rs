@@ -86,3 +86,10 @@ pub use websocket::{Error, Reader, RequestInfo, Stats, Transport, WebSocket, Wri
 pub use ws_proto;
 pub use ws_proto::close::CloseCode;
 pub use ws_proto::connection::Message;
+
+/// The README's examples (the core's and the client's) run as doctests
+/// here, where both `ws_proto` and this crate are in scope, so the front
+/// page cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -53,7 +53,7 @@
 //! * Client: [`connect`] (`ws://`, and `wss://` with the `tls` feature:
 //!   tokio-rustls, ring, webpki-roots), or [`client_handshake`] over your
 //!   own transport.
-//! * With the `axum` feature, [`axum::WebSocketUpgrade`](crate::axum),
+//! * With the `axum` feature, `axum::WebSocketUpgrade`,
 //!   an extractor that upgrades an axum request.
 //!
 //! Every protocol decision (framing, masking, UTF-8, limits, ping/pong,

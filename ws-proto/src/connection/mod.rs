@@ -23,7 +23,7 @@
 //!   already hold the bytes.)
 //! - **Send vectored.** Output is a queue of segments: frame headers and
 //!   small payloads in one buffer, large payloads a server sends from
-//!   [`Bytes`] queued by reference. [`io_slices`](Connection::io_slices)
+//!   [`Bytes`] queued by reference. `io_slices`
 //!   (with the `std` feature) or [`output_chunks`](Connection::output_chunks)
 //!   hand them out for one vectored write.
 //!
@@ -684,7 +684,7 @@ impl Connection {
     /// nothing is). Output is a queue of runs, so this may be only part of
     /// it: write it, call [`consume_output`](Self::consume_output), and
     /// repeat until it is empty, or write everything at once with
-    /// [`io_slices`](Self::io_slices).
+    /// `io_slices` (with the `std` feature).
     ///
     /// ```
     /// # use ws_proto::connection::{Config, Connection};
@@ -709,7 +709,7 @@ impl Connection {
     }
 
     /// Fills `out` with the runs of pending output, in order, and returns
-    /// how many it filled: the `no_std` form of [`io_slices`](Self::io_slices).
+    /// how many it filled: the `no_std` form of `io_slices` (`std` feature).
     ///
     /// ```
     /// # use ws_proto::connection::{Config, Connection, Message};
