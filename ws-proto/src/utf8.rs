@@ -66,6 +66,26 @@ pub fn validate(input: &[u8]) -> Result<(), Utf8Error> {
     })
 }
 
+/// How many bytes at the end of `input` are the start of a multi-byte
+/// sequence that the input cuts short (0 to 3). Only looks at the lead
+/// byte; whether the bytes are valid is for the caller to find out.
+fn unfinished_tail(input: &[u8]) -> usize {
+    for back in 1..=input.len().min(3) {
+        let b = input[input.len() - back];
+        if b & 0xC0 != 0x80 {
+            // A lead byte (or ASCII): how long is its sequence?
+            let len = match b {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                0xF0..=0xF7 => 4,
+                _ => 1,
+            };
+            return if len > back { back } else { 0 };
+        }
+    }
+    0
+}
+
 /// True when `input` is entirely valid UTF-8 (no unfinished code point at
 /// the end), checked with SIMD where the `simd` feature and the CPU allow.
 /// False means "find out the details the slow way".
@@ -165,7 +185,17 @@ impl Utf8Validator {
             }
         }
         let rest = &input[i..];
-        if fast_check(rest) {
+        // A code point cut by the end of this piece (common when text
+        // arrives in reads) is set aside, so the fast check sees a complete
+        // run and the cut bytes go through the state machine.
+        let cut = unfinished_tail(rest);
+        let (body, tail) = rest.split_at(rest.len() - cut);
+        if fast_check(body) {
+            for (j, &b) in tail.iter().enumerate() {
+                self.step(b).map_err(|()| Utf8Error {
+                    offset: i + body.len() + j,
+                })?;
+            }
             return Ok(());
         }
         match core::str::from_utf8(rest) {
@@ -268,6 +298,29 @@ fn unreachable_invalid(offset: usize) -> Result<(), Utf8Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unfinished_tail_finds_the_cut_code_point() {
+        assert_eq!(unfinished_tail(b""), 0);
+        assert_eq!(unfinished_tail(b"abc"), 0);
+        assert_eq!(unfinished_tail("a€".as_bytes()), 0);
+        assert_eq!(unfinished_tail(&"a€".as_bytes()[..3]), 2);
+        assert_eq!(unfinished_tail(&"a€".as_bytes()[..2]), 1);
+        assert_eq!(unfinished_tail(&"𝄞".as_bytes()[..3]), 3);
+        // Four continuation bytes: nothing to set aside, the check fails.
+        assert_eq!(unfinished_tail(b"\x80\x80\x80\x80"), 0);
+    }
+
+    #[test]
+    fn a_piece_cut_inside_a_code_point_is_completed_by_the_next() {
+        let text = "κόσμε 日本語 🦀".repeat(20);
+        for cut in 0..text.len() {
+            let mut v = Utf8Validator::new();
+            v.feed(&text.as_bytes()[..cut]).unwrap();
+            v.feed(&text.as_bytes()[cut..]).unwrap();
+            assert!(v.finish().is_ok(), "cut at {cut}");
+        }
+    }
 
     fn validate_split(data: &[u8], cuts: &[usize]) -> bool {
         let mut v = Utf8Validator::new();
