@@ -57,7 +57,10 @@ impl HttpResponse {
         } else {
             500
         };
-        let mut text = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status));
+        let mut text = format!(
+            "HTTP/1.1 {status} {}\r\n",
+            ws_proto::handshake::reason_phrase(status)
+        );
         let content_type = if is_value(&self.content_type) {
             self.content_type.as_str()
         } else {
@@ -87,23 +90,6 @@ impl HttpResponse {
         }
         out.write_all(&bytes)?;
         out.flush()
-    }
-}
-
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        204 => "No Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        304 => "Not Modified",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Status",
     }
 }
 

@@ -402,7 +402,7 @@ impl<'o, S: AsyncRead + AsyncWrite + Unpin> Incoming<'o, S> {
         let mut out = format!(
             "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
              Connection: close\r\n\r\n",
-            reason_phrase(status),
+            ws_proto::handshake::reason_phrase(status),
             body.len()
         )
         .into_bytes();
@@ -488,22 +488,5 @@ async fn refuse<S: AsyncWrite + Unpin>(
     AcceptError::Rejected {
         status: reject.status,
         reason: reject.reason.to_owned(),
-    }
-}
-
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        204 => "No Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        304 => "Not Modified",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Status",
     }
 }

@@ -85,7 +85,8 @@ pub use client::{parse_response, ClientHandshakeError, ClientRequest, Response};
 #[cfg(feature = "alloc")]
 pub use server::ServerHandshake;
 pub use server::{
-    parse_request, request_target, write_accept, write_reject, Accept, Reject, Request,
+    parse_request, reason_phrase, request_target, write_accept, write_reject, Accept, Reject,
+    Request,
 };
 
 /// The GUID that §1.3 appends to the client's key to compute

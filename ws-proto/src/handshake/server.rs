@@ -403,10 +403,24 @@ const REJECT_RESERVED: &[&str] = &[
     "Sec-WebSocket-Version",
 ];
 
-/// The standard reason phrase of the statuses a handshake refusal is likely
-/// to use.
-fn reason_phrase(status: u16) -> &'static str {
+/// The standard reason phrase (RFC 9110 §15) of the statuses a WebSocket
+/// server answers with: the handshake's refusals and the plain pages a
+/// driver serves next to its WebSocket routes. Others get `"Error"`, which
+/// a client must accept (the phrase carries no meaning).
+///
+/// ```
+/// use ws_proto::handshake::reason_phrase;
+/// assert_eq!(reason_phrase(426), "Upgrade Required");
+/// assert_eq!(reason_phrase(200), "OK");
+/// ```
+pub fn reason_phrase(status: u16) -> &'static str {
     match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
