@@ -1015,7 +1015,8 @@ mod tests {
             (500, "Internal Server Error"),
             (503, "Service Unavailable"),
             (418, "Error"),
-            (302, "Error"),
+            (302, "Found"),
+            (599, "Error"),
         ] {
             let reject = Reject {
                 status,
