@@ -135,3 +135,46 @@ fn a_pair_exchanges_every_length_form_by_every_delivery() {
     }
     pair.finish();
 }
+
+/// Issue 8: a message whose frame is complete in the receive buffer is
+/// unmasked in place and handed out as a slice of that buffer, and echoing
+/// it queues the same bytes by reference.
+#[test]
+fn a_single_frame_message_is_delivered_and_echoed_without_a_copy() {
+    let payload = vec![0x5Au8; 1000];
+    let wire = frame(2, true, &payload, Some([1, 2, 3, 4]));
+    let mut s = server();
+    let buf = s.recv_buffer(wire.len());
+    let range = buf.as_ptr_range();
+    buf[..wire.len()].copy_from_slice(&wire);
+    s.commit(wire.len());
+    let message = match s.poll_event() {
+        Some(Event::Message(m)) => m,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(message.as_bytes(), &payload[..]);
+    assert!(
+        range.contains(&message.as_bytes().as_ptr()),
+        "the payload is where the driver read it"
+    );
+    s.send(&message).unwrap();
+    let mut runs = [&[][..]; 4];
+    let n = s.output_chunks(&mut runs);
+    assert_eq!(n, 2, "header, then the payload by reference");
+    assert_eq!(runs[1].as_ptr(), message.as_bytes().as_ptr());
+}
+
+/// Fragments are copied once into the reassembly buffer; text is checked as
+/// it arrives and delivered as `Utf8Bytes`.
+#[test]
+fn fragmented_text_is_reassembled_and_checked_once() {
+    let text = "κόσμε ".repeat(40);
+    let (a, b) = text.as_bytes().split_at(101); // inside a character
+    let mut s = server();
+    s.feed(&frame(1, false, a, Some([9, 8, 7, 6])));
+    s.feed(&frame(0, true, b, Some([1, 1, 1, 1])));
+    assert_eq!(
+        events(&mut s),
+        vec![Event::Message(Message::Text(text.as_str().into()))]
+    );
+}
