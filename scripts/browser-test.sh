@@ -69,7 +69,8 @@ run_once() {
   local shot="$WORK/echo-page-$scheme.png"
   [ "$scheme" = http ] && shot="${SCREENSHOT:-$shot}"
   local status=0
-  CHROMIUM="$CHROMIUM" node "$BROWSER_DIR/echo-page.test.js" "$scheme://$addr/" "$shot" || status=$?
+  CHROMIUM="$CHROMIUM" EXPECT_DEFLATE="${EXPECT_DEFLATE:-0}" \
+    node "$BROWSER_DIR/echo-page.test.js" "$scheme://$addr/" "$shot" || status=$?
 
   # Stop the server the way an operator would, and check it exits cleanly.
   kill -TERM "$SERVER_PID"
@@ -91,7 +92,8 @@ run_once() {
   log "passed over $scheme"
 }
 
-run_once http
+# Over http with compression on: Chromium must negotiate permessage-deflate.
+EXPECT_DEFLATE=1 run_once http --compression
 
 # Once more over https and wss, with a throwaway self-signed certificate
 # (Chromium runs with --ignore-certificate-errors for an https base URL).

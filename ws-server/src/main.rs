@@ -247,6 +247,9 @@ fn options_from(cli: &Cli) -> Options {
         write_timeout: cli.write_timeout,
         shutdown_timeout: cli.shutdown_timeout,
         thread_stack_size: cli.thread_stack_size as usize,
+        // The echo server echoes the close reason too, as ASP.NET Core's
+        // sample does (the page shows it).
+        echo_close_reason: true,
         ..Options::default()
     }
 }

@@ -87,6 +87,26 @@ async function main() {
     check(rows.some((r) => r[0] === "Client" && r[2] === message), "the send is logged");
     check(rows.some((r) => r[0] === "Server" && r[2] === message), "the echo is logged");
 
+    if (process.env.EXPECT_DEFLATE === "1") {
+      // The server runs with --compression: Chromium offers
+      // permessage-deflate by default and must get it, and a large text
+      // must come back intact through both compressors.
+      const result = await page.evaluate(async (url) => {
+        const ws = new WebSocket(url);
+        await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
+        const text = "compress me, κόσμε ✓ ".repeat(6000);
+        const echoed = await new Promise((resolve) => {
+          ws.onmessage = (e) => resolve(e.data);
+          ws.send(text);
+        });
+        ws.close(1000);
+        return { extensions: ws.extensions, same: echoed === text, length: text.length };
+      }, expectedUrl);
+      check(result.extensions.startsWith("permessage-deflate"),
+        "Chromium negotiated permessage-deflate: " + JSON.stringify(result.extensions));
+      check(result.same, "a " + result.length + "-character text echoes intact through compression");
+    }
+
     await page.click("#closeButton");
     await page.waitForFunction(() => document.getElementById("stateLabel").textContent.startsWith("Closed"));
     const closed = await state.textContent();
