@@ -28,6 +28,9 @@ use crate::Role;
 /// arrives, so the receive buffer itself stays small.
 pub(super) const IN_PLACE_MAX: usize = 256 << 10;
 
+/// Receive buffer growth kept between messages.
+const KEEP_GROWN: usize = 64 << 10;
+
 /// What the receive side produced.
 #[derive(Debug)]
 pub(super) enum Received {
@@ -129,7 +132,10 @@ impl Receiver {
             // BytesMut reuses the allocation when every message split off it
             // has been dropped, and grows it geometrically otherwise.
             self.buf.reserve(target - self.filled);
-            if self.buf.capacity() > 2 * self.initial {
+            // Up to 64 KiB is kept for the next large message (giving it
+            // back after every 16 KiB message cost an allocation and a
+            // refill per message); more is released once the frame is out.
+            if self.buf.capacity() > (2 * self.initial).max(KEEP_GROWN) {
                 self.grown = true;
             }
             // Zeroing is the price of lending `&mut [u8]` without `unsafe`:
