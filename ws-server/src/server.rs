@@ -18,6 +18,7 @@ use ws_proto::handshake::{
 };
 
 use crate::http::{HttpRequest, HttpResponse};
+use crate::overload::AcceptFailures;
 use crate::stream::Stream;
 use crate::websocket::{RequestInfo, Transport, WebSocket, Writer};
 
@@ -778,7 +779,9 @@ impl Server {
     pub fn run(self) -> io::Result<()> {
         let shared = self.shared;
         info!("listening on {}", self.local_addr);
-        for stream in self.listener.incoming() {
+        let mut failures = AcceptFailures::new();
+        loop {
+            let stream = self.listener.accept().map(|(stream, _)| stream);
             if shared.shutdown.load(Ordering::Acquire) {
                 break;
             }
@@ -787,8 +790,10 @@ impl Server {
                 Err(e) => {
                     // Out of file descriptors, or a connection reset before
                     // it was accepted: the listener itself is fine.
-                    warn!("accept failed: {e}");
-                    thread::sleep(Duration::from_millis(50));
+                    let pause = failures.failed(&self.listener, &e);
+                    if !pause.is_zero() {
+                        thread::sleep(pause);
+                    }
                     continue;
                 }
             };
