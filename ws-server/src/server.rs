@@ -892,7 +892,26 @@ fn refuse_busy(stream: TcpStream, shared: &Shared, peer: Option<SocketAddr>) {
     };
     reject(&stream, &quick, 503, "too many connections");
     warn!("{}: refused 503: too many connections", show(peer));
-    linger_close(stream, Duration::from_millis(50));
+    drain_close(stream);
+}
+
+/// Closes after a refusal on the accept thread without waiting for the
+/// client: a lingering read there (even 50 ms) let a burst of clients that
+/// keep their sockets open stall accepting for 50 ms each. What the client
+/// already sent is read without blocking (so the close is a FIN, not a
+/// reset that could destroy the answer); a request still in flight may turn
+/// the close into a reset, which the client also sees at once.
+fn drain_close(stream: Stream) {
+    let _ = stream.tcp().shutdown(Shutdown::Write);
+    if stream.tcp().set_nonblocking(true).is_ok() {
+        let mut sink = [0u8; 4096];
+        for _ in 0..4 {
+            match Transport::read(&stream, &mut sink) {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
+    }
 }
 
 /// Closes after an HTTP answer. Reading what the client sent meanwhile
