@@ -634,7 +634,7 @@ def run_hostile(kind, bins, workdir):
     srv = Server(kind, bins, workdir, extra)
     ok = True
     try:
-        base = summarize(Traffic(bins, srv.port, 6).results())
+        base = summarize(Traffic(bins, srv.port, 10).results())
         attacks = [
             lambda: attack_header_flood(srv.port),
             lambda: attack_slowloris(srv.port, hs if kind == "ws-server" else 10),
@@ -644,7 +644,7 @@ def run_hostile(kind, bins, workdir):
             lambda: attack_invalid_utf8(srv.port),
             lambda: attack_extensions(srv.port),
         ]
-        traffic = Traffic(bins, srv.port, 12)
+        traffic = Traffic(bins, srv.port, 10)
         time.sleep(1.5)
         outcomes = in_threads(lambda f: f(), attacks, workers=len(attacks))
         under = summarize(traffic.results())

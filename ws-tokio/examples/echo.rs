@@ -162,7 +162,9 @@ async fn handle(tcp: TcpStream, options: &AcceptOptions) {
     let path = incoming.path();
     let path = path.split_once('?').map_or(path, |(p, _)| p);
     match path {
-        "/ws" => {
+        // An unparseable head (control bytes in a field, say) has no path:
+        // `accept` answers it with its status (400) rather than a 404.
+        "/ws" | "" => {
             if let Ok(ws) = incoming.accept().await {
                 echo(ws).await;
             }
