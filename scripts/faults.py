@@ -85,7 +85,13 @@ def frame(opcode, payload=b"", fin=True, length=None):
     else:
         head += bytes([0x80 | 127]) + struct.pack(">Q", n)
     mask = os.urandom(4)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    k = len(payload)
+    if not k:
+        return head + mask
+    # XOR as one big integer: fast enough for 16 MiB in pure Python.
+    keys = (mask * (k // 4 + 1))[:k]
+    masked = int.from_bytes(payload, "big") ^ int.from_bytes(keys, "big")
+    return head + mask + masked.to_bytes(k, "big")
 
 
 def read_head(sock):
@@ -334,6 +340,37 @@ def fault_never_read(srv, bins):
                           f"RSS +{after - before} KiB = {per:.0f} KiB per connection "
                           f"(bound {bound:.0f} KiB: 1 MiB send queue + one 64 KiB "
                           f"message each way + buffers)")
+
+
+def fault_never_read_max(srv, bins):
+    """The worst a non-reading peer can do with the default limits: echo
+    messages of max_message_size (16 MiB), which the send queue takes one
+    at a time into an empty queue."""
+    before = status(srv.pid)["VmRSS"]
+    msg = frame(2, os.urandom((16 << 20) - 64))
+    socks, accepted = [], 0
+    for _ in range(8):
+        s, _ = connect(srv.port)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(3)
+        socks.append(s)
+    for s in socks:
+        for _ in range(3):
+            try:
+                s.sendall(msg)
+                accepted += 1
+            except (socket.timeout, OSError):
+                break
+    time.sleep(1)
+    per = (status(srv.pid)["VmRSS"] - before) / 8
+    for s in socks:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    bound = 16 * 1024 + 1024 + 512
+    return per <= bound, (f"8 clients sending 16 MiB messages, never reading: the server "
+                          f"took {accepted} whole message(s) then stopped reading; RSS "
+                          f"{per:.0f} KiB per connection (bound {bound} KiB: one 16 MiB "
+                          f"echo queued + 1 MiB + buffers)")
 
 
 def fault_burst(srv, bins, fill):
@@ -613,6 +650,8 @@ def run_faults(kind, bins, workdir):
     ok &= scenario("abort", kind, bins, workdir, lambda s: fault_abort(s, bins))
     ok &= scenario("half-close", kind, bins, workdir, lambda s: fault_half_close(s, bins))
     ok &= scenario("never-read", kind, bins, workdir, lambda s: fault_never_read(s, bins))
+    ok &= scenario("never-read-16MiB", kind, bins, workdir,
+                   lambda s: fault_never_read_max(s, bins))
     ok &= scenario("fd-limit", kind, bins, workdir, lambda s: fault_fd_limit(s, bins),
                    ulimit=256, classes=[(10, 20, False), (4, 1024, True)])
     if kind == "ws-server":
