@@ -68,6 +68,7 @@ pub mod client;
 pub mod echo;
 mod http;
 mod outbox;
+mod overload;
 mod server;
 mod stream;
 #[cfg(feature = "tls")]

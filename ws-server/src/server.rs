@@ -18,6 +18,7 @@ use ws_proto::handshake::{
 };
 
 use crate::http::{HttpRequest, HttpResponse};
+use crate::overload::AcceptFailures;
 use crate::stream::Stream;
 use crate::websocket::{RequestInfo, Transport, WebSocket, Writer};
 
@@ -778,7 +779,9 @@ impl Server {
     pub fn run(self) -> io::Result<()> {
         let shared = self.shared;
         info!("listening on {}", self.local_addr);
-        for stream in self.listener.incoming() {
+        let mut failures = AcceptFailures::new();
+        loop {
+            let stream = self.listener.accept().map(|(stream, _)| stream);
             if shared.shutdown.load(Ordering::Acquire) {
                 break;
             }
@@ -787,8 +790,10 @@ impl Server {
                 Err(e) => {
                     // Out of file descriptors, or a connection reset before
                     // it was accepted: the listener itself is fine.
-                    warn!("accept failed: {e}");
-                    thread::sleep(Duration::from_millis(50));
+                    let pause = failures.failed(&self.listener, &e);
+                    if !pause.is_zero() {
+                        thread::sleep(pause);
+                    }
                     continue;
                 }
             };
@@ -887,7 +892,26 @@ fn refuse_busy(stream: TcpStream, shared: &Shared, peer: Option<SocketAddr>) {
     };
     reject(&stream, &quick, 503, "too many connections");
     warn!("{}: refused 503: too many connections", show(peer));
-    linger_close(stream, Duration::from_millis(50));
+    drain_close(stream);
+}
+
+/// Closes after a refusal on the accept thread without waiting for the
+/// client: a lingering read there (even 50 ms) let a burst of clients that
+/// keep their sockets open stall accepting for 50 ms each. What the client
+/// already sent is read without blocking (so the close is a FIN, not a
+/// reset that could destroy the answer); a request still in flight may turn
+/// the close into a reset, which the client also sees at once.
+fn drain_close(stream: Stream) {
+    let _ = stream.tcp().shutdown(Shutdown::Write);
+    if stream.tcp().set_nonblocking(true).is_ok() {
+        let mut sink = [0u8; 4096];
+        for _ in 0..4 {
+            match Transport::read(&stream, &mut sink) {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
+    }
 }
 
 /// Closes after an HTTP answer. Reading what the client sent meanwhile

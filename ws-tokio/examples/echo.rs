@@ -87,13 +87,71 @@ async fn serve(bind: &str, compression: bool) -> std::io::Result<()> {
         },
         ..AcceptOptions::default()
     });
+    let mut failures = AcceptFailures::default();
     loop {
-        let (tcp, _) = listener.accept().await?;
+        let tcp = match listener.accept().await {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                failures.failed(&listener, &e).await;
+                continue;
+            }
+        };
         let options = options.clone();
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
             handle(tcp, &options).await;
         });
+    }
+}
+
+/// A failed `accept` (above all EMFILE: out of descriptors) must not end
+/// the server, spin, or log per attempt, and the connection waiting in the
+/// backlog should be answered rather than left to time out: as ws-server
+/// does, a spare descriptor is freed to accept it, answer 503 and close.
+struct AcceptFailures {
+    spare: Option<std::fs::File>,
+    last_log: Option<std::time::Instant>,
+    since_log: u64,
+}
+
+impl Default for AcceptFailures {
+    fn default() -> Self {
+        AcceptFailures {
+            spare: std::fs::File::open("/dev/null").ok(),
+            last_log: None,
+            since_log: 0,
+        }
+    }
+}
+
+impl AcceptFailures {
+    async fn failed(&mut self, listener: &TcpListener, e: &std::io::Error) {
+        self.since_log += 1;
+        if self
+            .last_log
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(10))
+        {
+            eprintln!(
+                "echo: accept failed: {e} ({} time(s) since the last report)",
+                self.since_log
+            );
+            self.last_log = Some(std::time::Instant::now());
+            self.since_log = 0;
+        }
+        // EMFILE and ENFILE.
+        if matches!(e.raw_os_error(), Some(23 | 24)) && self.spare.take().is_some() {
+            if let Ok(Ok((tcp, _))) =
+                tokio::time::timeout(Duration::from_millis(10), listener.accept()).await
+            {
+                let _ = tcp.try_write(
+                    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
+                      Content-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+            self.spare = std::fs::File::open("/dev/null").ok();
+        } else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
@@ -104,7 +162,9 @@ async fn handle(tcp: TcpStream, options: &AcceptOptions) {
     let path = incoming.path();
     let path = path.split_once('?').map_or(path, |(p, _)| p);
     match path {
-        "/ws" => {
+        // An unparseable head (control bytes in a field, say) has no path:
+        // `accept` answers it with its status (400) rather than a 404.
+        "/ws" | "" => {
             if let Ok(ws) = incoming.accept().await {
                 echo(ws).await;
             }
