@@ -192,8 +192,11 @@ def run(kind, args, bins, workdir):
         payload = sum(r.get("messages", 0) * r.get("size", 0) for l, r in results
                       if l != "held")
         # The steady part: after the connections opened and warm-up ended.
+        # Up to the end of the measured window: after it the connections
+        # close and RSS falls, which would hide a leak behind a negative slope.
         steady_from = warmup + args.duration * args.skip
-        steady = [(t, rss) for t, rss, _ in samples if t >= steady_from]
+        steady_to = warmup + args.duration
+        steady = [(t, rss) for t, rss, _ in samples if steady_from <= t <= steady_to]
         slope = slope_per_min(steady)
         rss = [r for _, r, _ in samples]
         threads = [th for _, _, th in samples]
@@ -214,7 +217,7 @@ def run(kind, args, bins, workdir):
                   f"threads max {max(threads)}; {len(samples)} samples every "
                   f"{args.sample_every:g} s")
         print(f"  RSS slope {slope:+.1f} KiB/min over {len(steady)} samples from "
-              f"t={steady_from:.0f} s (bound {args.max_slope:g})")
+              f"t={steady_from:.0f} to {steady_to:.0f} s (bound {args.max_slope:g})")
         if args.samples_out:
             with open(f"{args.samples_out}.{kind}.tsv", "w") as f:
                 f.write("seconds\trss_kib\tthreads\n")
