@@ -107,6 +107,7 @@ impl FuzzConfig {
                 keep_alive_timeout: None,
                 close_timeout: Duration::from_secs(1),
                 stream_messages: false,
+                ..Config::default()
             },
             Some(c) => Config {
                 max_frame_size: usize::from(c.max_frame % 2048),
@@ -118,6 +119,7 @@ impl FuzzConfig {
                 keep_alive_timeout: c.keep_alive_timeout_ms.map(ms),
                 close_timeout: ms(c.close_timeout_ms),
                 stream_messages: c.stream,
+                ..Config::default()
             },
         }
     }
@@ -899,6 +901,7 @@ impl PairSide {
             keep_alive_timeout: self.keep_alive_timeout_ms.map(ms),
             close_timeout: ms(self.close_timeout_ms),
             stream_messages: self.stream,
+            ..Config::default()
         }
     }
 }
