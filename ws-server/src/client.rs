@@ -11,6 +11,7 @@ use ws_proto::connection::{Config, Connection};
 use ws_proto::handshake::{ClientHandshake, ClientHandshakeError, ClientRequest, Limits};
 use ws_proto::negotiation::DeflateOffer;
 
+use crate::server::write_all;
 use crate::stream::Stream;
 use crate::websocket::{RequestInfo, Transport, WebSocket};
 
@@ -538,18 +539,6 @@ impl ClientBuilder {
         ws.set_write_timeout(self.write_timeout);
         Ok(ws)
     }
-}
-
-fn write_all<S: Transport>(stream: &S, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        match stream.write(bytes) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// One read, bounded by `deadline`.

@@ -299,8 +299,9 @@ enum HeadOutcome {
     Bad(HandshakeError),
 }
 
-/// Writes all of `bytes` through a [`Transport`].
-fn write_all<S: Transport>(stream: &S, mut bytes: &[u8]) -> io::Result<()> {
+/// Writes all of `bytes` through a [`Transport`] (the server's answers and
+/// the client's request head).
+pub(crate) fn write_all<S: Transport>(stream: &S, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         match stream.write(bytes) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
